@@ -1,0 +1,60 @@
+"""The ``floodkd`` command line: one subcommand per stage, each a thin wrapper.
+
+Each stage package has a ``cli`` module with ``add_arguments(parser)`` and ``run(args)``.
+They are imported only when their subcommand runs, so ``floodkd demo`` does not pay for torch.
+"""
+
+from __future__ import annotations
+
+import argparse
+import importlib
+import logging
+import sys
+
+from floodkd import __version__
+from floodkd.errors import InputError
+
+# subcommand -> (module, one-line help)
+COMMANDS = {
+    "demo": ("floodkd.demo.cli", "write the synthetic demo coast in real file formats"),
+    "ingest": ("floodkd.ingest.cli", "read, validate and normalise one modality of a region"),
+    "align": ("floodkd.align.cli", "regrid a region's modalities into one datacube and tiles"),
+    "train-teacher": ("floodkd.distill.teacher_cli", "train the radar teacher on source regions"),
+    "distill": ("floodkd.distill.cli", "distil the teacher into the student ensemble for a region"),
+    "evaluate": ("floodkd.evaluate.cli", "score models and baselines for a region"),
+    "predict": ("floodkd.predict.cli", "write flood probability and uncertainty maps"),
+}
+
+
+def _parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="floodkd", description="Coastal flood-risk maps by cross-modal knowledge distillation.")
+    parser.add_argument("--version", action="version", version=f"floodkd {__version__}")
+    parser.add_argument("-v", "--verbose", action="store_true", help="debug logging")
+    sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
+    for name, (module, help_text) in COMMANDS.items():
+        sub.add_parser(name, help=help_text, add_help=False)
+    return parser
+
+
+def main(argv: list[str] | None = None) -> int:
+    argv = sys.argv[1:] if argv is None else argv
+    top, rest = _parser().parse_known_args(argv)
+    module_name, help_text = COMMANDS[top.command]
+    module = importlib.import_module(module_name)
+    parser = argparse.ArgumentParser(prog=f"floodkd {top.command}", description=help_text)
+    module.add_arguments(parser)
+    args = parser.parse_args(rest)
+    logging.basicConfig(
+        level=logging.DEBUG if top.verbose else logging.INFO,
+        format="%(asctime)s %(levelname)s %(name)s: %(message)s",
+    )
+    try:
+        module.run(args)
+    except InputError as error:
+        print(f"floodkd {top.command}: error: {error}", file=sys.stderr)
+        return 2
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,42 @@
+# Helpers that resolve inputs from the config. No stage logic here.
+import glob
+from pathlib import Path
+
+RESULTS = config["results_dir"]
+CONFIG_FILE = workflow.configfiles[0] if workflow.configfiles else "config/config.yaml"
+REGIONS = list(config["regions"])
+TARGETS = [name for name, region in config["regions"].items() if region["role"] == "target"]
+SOURCES = [name for name, region in config["regions"].items() if region["role"] == "source"]
+
+
+wildcard_constraints:
+    region="[a-z0-9][a-z0-9-]*",
+    modality="sar|optical|gcm|tide|terrain|labels",
+    scenario="[a-z0-9][a-z0-9_-]*",
+
+
+def region_modalities(region):
+    return list(config["regions"][region]["inputs"])
+
+
+def modality_inputs(wildcards):
+    """The files a modality's ingest reads: its glob, plus side files named in config."""
+    region = config["regions"][wildcards.region]
+    spec = region["inputs"][wildcards.modality]
+    files = sorted(glob.glob(spec["glob"]))
+    if "stations" in spec:
+        files.append(spec["stations"])
+    if "area_file" in region:
+        files.append(region["area_file"])
+    return files
+
+
+def ingest_outputs(region):
+    return [f"{RESULTS}/{region}/ingest/{m}" for m in region_modalities(region)]
+
+
+def all_outputs():
+    outputs = []
+    for region in REGIONS:
+        outputs += ingest_outputs(region)
+    return outputs
