@@ -6,6 +6,8 @@ TORCH_SPEC ?= torch
 CORES ?= all
 VENV := .venv
 BIN := $(VENV)/bin
+# Snakemake rules call `floodkd`, so the venv's bin must be on PATH for them.
+export PATH := $(abspath $(BIN)):$(PATH)
 
 .PHONY: run test setup demo lint clean
 

@@ -12,12 +12,14 @@ from dataclasses import dataclass
 from typing import Any
 
 import numpy as np
+import shapely
 import xarray as xr
 from affine import Affine
 from odc.geo.crs import CRS
 from odc.geo.geobox import GeoBox
-from odc.geo.geom import BoundingBox, Geometry
+from odc.geo.geom import BoundingBox
 from odc.geo.xr import xr_coords
+from pyproj import Transformer
 from shapely.geometry.base import BaseGeometry
 
 from floodkd.config import region_config
@@ -27,6 +29,7 @@ from floodkd.region import region_outline
 __all__ = ["RegionGrid", "utm_crs_for", "CRS_COORD_NAME"]
 
 CRS_COORD_NAME = "spatial_ref"  # the CF grid-mapping coordinate rioxarray and odc-geo look for
+OUTLINE_SEGMENT_DEG = 0.001  # densify outline edges to ~100 m before projecting them
 
 
 def utm_crs_for(lon: float, lat: float) -> str:
@@ -59,8 +62,11 @@ class RegionGrid:
         if target.geographic:
             raise InputError("config", f"grid CRS {crs} is geographic (degrees)",
                              "name a projected CRS in metres, e.g. a UTM zone, or leave crs null")
-        projected = Geometry(outline, "EPSG:4326").to_crs(target)
-        left, bottom, right, top = projected.boundingbox
+        # densify first: straight lon/lat edges become curves in the grid CRS
+        to_grid = Transformer.from_crs("EPSG:4326", target.to_wkt(), always_xy=True)
+        projected = shapely.transform(outline.segmentize(OUTLINE_SEGMENT_DEG),
+                                      to_grid.transform, interleaved=False)
+        left, bottom, right, top = projected.bounds
         left = math.floor(left / resolution_m) * resolution_m
         bottom = math.floor(bottom / resolution_m) * resolution_m
         right = math.ceil(right / resolution_m) * resolution_m

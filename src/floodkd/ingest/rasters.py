@@ -21,6 +21,7 @@ import rasterio
 from affine import Affine
 from rasterio.crs import CRS
 from rasterio.errors import RasterioError
+from rasterio.transform import array_bounds
 from rasterio.warp import transform_bounds
 from shapely.geometry import box
 from shapely.geometry.base import BaseGeometry
@@ -82,7 +83,8 @@ class Raster:
 def input_files(region: dict[str, Any], modality: str) -> list[Path]:
     """The files matched by ``region["inputs"][modality]["glob"]``, sorted; refuse none."""
     pattern = region["inputs"][modality]["glob"]
-    files = sorted(Path(name) for name in glob.glob(pattern, recursive=True) if Path(name).is_file())
+    files = sorted(Path(name) for name in glob.glob(pattern, recursive=True))
+    files = [path for path in files if path.is_file()]
     if not files:
         raise InputError(
             pattern,
@@ -100,6 +102,7 @@ def read_raster(path: Path, outline: BaseGeometry) -> Raster:
             # read() decodes every block, so a truncated or corrupt file fails here and not
             # later in a stage that trusts the file
             data = src.read()
+            has_gcps = bool(src.gcps[0])
             raster = Raster(
                 path=Path(path),
                 data=data,
@@ -119,15 +122,20 @@ def read_raster(path: Path, outline: BaseGeometry) -> Raster:
             f"cannot read it as a raster ({error})",
             "the file is truncated, corrupt or not a raster; download or export it again",
         ) from error
+    if raster.crs is None and has_gcps:
+        raise InputError(
+            path,
+            "the raster is georeferenced only by ground control points (radar geometry)",
+            "terrain-correct it or warp it onto a map grid, e.g. gdalwarp -t_srs EPSG:32631 "
+            "IN.tif OUT.tif",
+        )
     if raster.crs is None:
         raise InputError(
             path,
             "the raster has no CRS (coordinate reference system)",
             "assign the CRS it was made in, e.g. gdal_edit.py -a_srs EPSG:32631 FILE",
         )
-    left, top = raster.transform * (0, 0)
-    right, bottom = raster.transform * (raster.width, raster.height)
-    bounds = (min(left, right), min(top, bottom), max(left, right), max(top, bottom))
+    bounds = array_bounds(raster.height, raster.width, raster.transform)  # west, south, east, north
     check_overlap(path, raster.crs, bounds, outline)
     return raster
 
@@ -160,7 +168,10 @@ def check_overlap(
 
 def nodata_mask(band: np.ndarray, nodata: float | None) -> np.ndarray:
     """True where ``band`` holds no data: NaN or the declared nodata value."""
-    missing = np.isnan(band) if np.issubdtype(band.dtype, np.floating) else np.zeros(band.shape, bool)
+    if np.issubdtype(band.dtype, np.floating):
+        missing = np.isnan(band)
+    else:
+        missing = np.zeros(band.shape, dtype=bool)
     if nodata is not None and not np.isnan(nodata):
         missing |= band == nodata
     return missing
