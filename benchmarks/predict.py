@@ -1,0 +1,137 @@
+"""Benchmark whole-region tiled inference: throughput, time split and peak memory.
+
+For the student (one model, one pass) and the radar teacher, both with random weights built
+from their default configs, over three square regions spanning 16x in area, each run in its
+own subprocess so peak RSS is that run's alone. Time is split into reading inputs (here:
+making the window's input arrays, as the cube reader would hand them over), model compute and
+writing outputs (blending, COG, style, STAC, quicklook: the rest of the wall time).
+
+    .venv/bin/python benchmarks/predict.py            # writes benchmarks/results/predict.json
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import platform
+import resource
+import subprocess
+import sys
+import tempfile
+import time
+from datetime import UTC, datetime
+from pathlib import Path
+
+SIZES_PX = (256, 512, 1024)  # square regions: 1x, 4x, 16x the area
+TILE_PX, OVERLAP_PX = 256, 32
+RESULTS = Path(__file__).parent / "results" / "predict.json"
+
+
+def run_one(model_name: str, size_px: int, device: str) -> dict:
+    """One whole-region run in this process; returns timings and peak RSS."""
+    import numpy as np
+    import torch
+    from affine import Affine
+    from odc.geo.geobox import GeoBox
+
+    from floodkd.grid import RegionGrid
+    from floodkd.models.channels import STUDENT_CHANNELS
+    from floodkd.models.student import FloodStudent, StudentConfig
+    from floodkd.models.teacher import RadarTeacher, TeacherConfig
+    from floodkd.predict import MapProvenance, write_scenario_maps
+
+    torch.manual_seed(0)
+    torch.set_num_threads(max(torch.get_num_threads(), 1))
+    if model_name == "student":
+        model = FloodStudent(StudentConfig()).eval().to(device)
+    else:
+        model = RadarTeacher(TeacherConfig()).eval().to(device)
+    rng = np.random.default_rng(0)
+    timings = {"read_s": 0.0, "compute_s": 0.0}
+
+    def predict_window(row_off, col_off, height, width):
+        start = time.perf_counter()
+        channels = len(STUDENT_CHANNELS) if model_name == "student" else 3
+        image = torch.from_numpy(rng.standard_normal((1, channels, height, width), np.float32))
+        timings["read_s"] += time.perf_counter() - start
+        start = time.perf_counter()
+        with torch.inference_mode():
+            image = image.to(device)
+            if model_name == "student":
+                presence = torch.ones((1, 3), device=device)
+                history = torch.zeros((1, 2, 72), device=device)
+                logits, _ = model(image, presence, history)
+            else:
+                logits, _ = model(image)
+            prob = torch.softmax(logits, dim=1)[:, 1].cpu().numpy()
+        if device == "cuda":
+            torch.cuda.synchronize()
+        timings["compute_s"] += time.perf_counter() - start
+        return prob.astype(np.float32), np.full((height, width), 8, np.uint16)
+
+    grid = RegionGrid(GeoBox((size_px, size_px), Affine(10, 0, 500000, 0, -10, 5800000),
+                             "EPSG:32631"))
+    provenance = MapProvenance("bench", "observed", datetime(2024, 1, 1, tzinfo=UTC), "0" * 64,
+                               [], synthetic=True)
+    with tempfile.TemporaryDirectory() as out:
+        start = time.perf_counter()
+        write_scenario_maps(grid, predict_window, out, provenance, tile_px=TILE_PX,
+                            overlap_px=OVERLAP_PX)
+        total = time.perf_counter() - start
+    megapixels = size_px * size_px / 1e6
+    return {
+        "model": model_name, "device": device, "size_px": size_px, "megapixels": megapixels,
+        "total_s": total, "read_s": timings["read_s"], "compute_s": timings["compute_s"],
+        "write_s": total - timings["read_s"] - timings["compute_s"],
+        "megapixels_per_s": megapixels / total,
+        "compute_megapixels_per_s": megapixels / timings["compute_s"],
+        "peak_rss_mib": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024,
+    }
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--one", nargs=3, metavar=("MODEL", "SIZE", "DEVICE"),
+                        help=argparse.SUPPRESS)  # internal: one run in a subprocess
+    parser.add_argument("--out", type=Path, default=RESULTS)
+    args = parser.parse_args()
+    if args.one:
+        print(json.dumps(run_one(args.one[0], int(args.one[1]), args.one[2])))
+        return
+    import torch
+
+    devices = ["cpu"] + (["cuda"] if torch.cuda.is_available() else [])
+    runs = []
+    for device in devices:
+        for model in ("student", "teacher"):
+            for size in SIZES_PX:
+                result = subprocess.run(
+                    [sys.executable, __file__, "--one", model, str(size), device],
+                    check=True, capture_output=True, text=True,
+                )
+                runs.append(json.loads(result.stdout.strip().splitlines()[-1]))
+                print(json.dumps(runs[-1]), flush=True)
+    largest = {(r["model"], r["device"]): r for r in runs if r["size_px"] == SIZES_PX[-1]}
+    smallest = {(r["model"], r["device"]): r for r in runs if r["size_px"] == SIZES_PX[0]}
+    summary = {
+        "created_utc": datetime.now(UTC).isoformat(timespec="seconds"),
+        "machine": {"platform": platform.platform(), "torch_threads": torch.get_num_threads(),
+                    "cuda": torch.cuda.get_device_name(0) if torch.cuda.is_available() else None},
+        "tile_px": TILE_PX, "overlap_px": OVERLAP_PX, "sizes_px": list(SIZES_PX),
+        # end-to-end MP/s of one student model over the teacher's, largest region, CPU
+        "student_vs_teacher_throughput": largest[("student", "cpu")]["megapixels_per_s"]
+        / largest[("teacher", "cpu")]["megapixels_per_s"],
+        # peak RSS at 16x the area over peak RSS at 1x (student, CPU): ~1 means bounded
+        "memory_growth_ratio": largest[("student", "cpu")]["peak_rss_mib"]
+        / smallest[("student", "cpu")]["peak_rss_mib"],
+        "area_ratio": (SIZES_PX[-1] / SIZES_PX[0]) ** 2,
+        "runs": runs,
+    }
+    args.out.parent.mkdir(parents=True, exist_ok=True)
+    args.out.write_text(json.dumps(summary, indent=2) + "\n")
+    print(json.dumps({k: summary[k] for k in ("student_vs_teacher_throughput",
+                                              "memory_growth_ratio")}))
+
+
+if __name__ == "__main__":
+    main()

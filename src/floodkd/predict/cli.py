@@ -1,0 +1,180 @@
+"""``floodkd predict``: the student ensemble over a whole region, written as maps.
+
+The edge of the stage: reads the config, the cube and the student ensemble, builds the
+``predict_window`` callable the tiled engine needs, and writes one scenario's maps.
+"""
+
+from __future__ import annotations
+
+import argparse
+import hashlib
+import logging
+from collections.abc import Callable
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pandas as pd
+
+from floodkd.config import load_config, region_config
+from floodkd.errors import InputError
+from floodkd.predict.tiled import INPUT_FLAGS, MapProvenance, count_tiles, write_scenario_maps
+
+__all__ = ["add_arguments", "run", "resolve_scenario", "checkpoint_sha256", "input_flags"]
+
+log = logging.getLogger(__name__)
+OBSERVED = "observed"
+DEFAULTS = {"tile_px": 256, "overlap_px": 32, "mc_samples": 8}
+
+
+def add_arguments(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("--config", required=True, help="workflow config YAML")
+    parser.add_argument("--region", required=True, help="region name in the config")
+    parser.add_argument("--scenario", default=OBSERVED,
+                        help="scenario from predict.scenarios (default: observed)")
+    parser.add_argument("--student", required=True, help="folder of member-<k>.safetensors")
+    parser.add_argument("--cube", required=True, help="the region's cube.zarr")
+    parser.add_argument("--out", required=True, help="maps folder, e.g. results/<region>/maps")
+    parser.add_argument("--device", default=None, help="torch device (default: cuda if present)")
+
+
+def resolve_scenario(config: dict[str, Any], name: str) -> dict[str, float]:
+    """The water-level override of a scenario: {} (observed), an offset or an absolute level."""
+    scenarios = config.get("predict", {}).get("scenarios", {})
+    if name == OBSERVED and name not in scenarios:
+        return {}
+    if name not in scenarios:
+        known = ", ".join(sorted({OBSERVED, *scenarios}))
+        raise InputError("config", f"unknown scenario '{name}'",
+                         f"use one of: {known}, or add it under predict.scenarios")
+    spec = dict(scenarios[name] or {})
+    keys = set(spec) & {"water_level_offset_m", "water_level_m"}
+    if len(keys) > 1 or set(spec) - keys:
+        raise InputError("config", f"predict.scenarios.{name} has keys {sorted(spec)}",
+                         "give exactly one of water_level_offset_m or water_level_m (metres)")
+    return {key: float(value) for key, value in spec.items()}
+
+
+def checkpoint_sha256(student_dir: Path) -> str:
+    """sha256 over the student's safetensors files (sorted by name), for provenance."""
+    files = sorted(student_dir.glob("*.safetensors"))
+    if not files:
+        raise InputError(student_dir, "no *.safetensors files", "run `floodkd distill` first")
+    digest = hashlib.sha256()
+    for path in files:
+        digest.update(path.name.encode())
+        with path.open("rb") as handle:
+            for chunk in iter(lambda: handle.read(1 << 20), b""):
+                digest.update(chunk)
+    return digest.hexdigest()
+
+
+def input_flags(window: Any, presence: dict[str, bool]) -> np.ndarray:
+    """Per-pixel bit flags of the inputs the prediction rests on (see INPUT_FLAGS)."""
+    elevation = np.asarray(window["elevation_m"].values)
+    flags = np.where(np.isfinite(elevation), INPUT_FLAGS["terrain"], 0).astype(np.uint16)
+    if presence.get("optical") and "clear_sky" in window:
+        clear = np.nan_to_num(np.asarray(window["clear_sky"].values, np.float32)) == 1
+        flags |= np.where(clear, INPUT_FLAGS["optical_clear"], 0).astype(np.uint16)
+    if presence.get("gauge"):
+        flags |= INPUT_FLAGS["gauge"]
+    if presence.get("gcm"):
+        flags |= INPUT_FLAGS["gcm"]
+    return flags
+
+
+def apply_scenario(window: Any, scenario: dict[str, float]) -> Any:
+    """The window with the scenario's water level: an offset shifts the field and the gauge
+    histories; an absolute level sets the field and shifts each history to end at it."""
+    if not scenario:
+        return window
+    window = window.copy()
+    if "water_level_offset_m" in scenario:
+        shift = scenario["water_level_offset_m"]
+        window["water_level_m"] = window["water_level_m"] + shift
+        if "gauge_history_m" in window:
+            window["gauge_history_m"] = window["gauge_history_m"] + shift
+    else:
+        level = scenario["water_level_m"]
+        window["water_level_m"] = window["water_level_m"] * 0 + level
+        if "gauge_history_m" in window:
+            history = window["gauge_history_m"]
+            window["gauge_history_m"] = history - history.isel(lag=-1) + level
+    window["gauge_present"] = window["gauge_present"] * 0 + 1  # the level is now known
+    return window
+
+
+def student_window_predictor(
+    cube: Any, time_index: int, ensemble: Any, scenario: dict[str, float], mc_samples: int,
+    multiple: int,
+) -> Callable[[int, int, int, int], tuple[np.ndarray, np.ndarray]]:
+    """predict_window over the cube at one time: (S, h, w) samples of P(flood), input flags."""
+    from floodkd.distill.data import PRESENCE_FLAGS, collate, read_window, sample_tensors
+
+    def predict_window(row_off: int, col_off: int, height: int, width: int):
+        window = apply_scenario(read_window(cube, time_index, row_off, col_off, height, width),
+                                scenario)
+        size = (-(-height // multiple) * multiple, -(-width // multiple) * multiple)
+        batch = collate([sample_tensors(window, size, (row_off, col_off, height, width),
+                                        time_index)])
+        samples = ensemble.predict_probabilities(batch, mc_samples)  # (S, 1, H, W)
+        samples = np.asarray(samples.detach().cpu() if hasattr(samples, "detach") else samples,
+                             dtype=np.float32)[:, 0, :height, :width]
+        presence = {m: bool(window[f].values) if f in window else False
+                    for m, f in PRESENCE_FLAGS.items()}
+        flags = input_flags(window, presence)
+        samples[:, (flags & INPUT_FLAGS["terrain"]) == 0] = np.nan  # no terrain: no prediction
+        return samples, flags
+
+    return predict_window
+
+
+def run(args: argparse.Namespace) -> None:
+    import torch
+    from tqdm import tqdm
+
+    from floodkd.distill.data import open_cube
+    from floodkd.distill.inference import StudentEnsemble
+    from floodkd.grid import RegionGrid
+    from floodkd.region import region_outline
+
+    config = load_config(args.config)
+    region = region_config(config, args.region)
+    settings = {**DEFAULTS, **config.get("predict", {})}
+    scenario = resolve_scenario(config, args.scenario)
+    student_dir, cube_path = Path(args.student), Path(args.cube)
+    model_sha256 = checkpoint_sha256(student_dir)
+    cube = open_cube(cube_path)
+    grid = RegionGrid.from_config(config, args.region)
+    cube_grid = RegionGrid.from_dataset(cube)
+    if not grid.same_as(cube_grid):
+        raise InputError(cube_path, "the cube is not on the region grid of the config",
+                         "rerun `floodkd align` for this region with this config")
+    time_index = cube.sizes["time"] - 1  # the latest date: the observed state
+    when = pd.Timestamp(cube["time"].values[time_index]).tz_localize(None).to_pydatetime()
+    device = args.device or ("cuda" if torch.cuda.is_available() else "cpu")
+    ensemble = StudentEnsemble.load(student_dir, device=device)
+    multiple = 2 ** ensemble.config.depth
+    predict_window = student_window_predictor(
+        cube, time_index, ensemble, scenario, int(settings["mc_samples"]), multiple
+    )
+    provenance = MapProvenance(
+        region=args.region, scenario=args.scenario,
+        scenario_datetime=when.replace(tzinfo=UTC),
+        model_sha256=model_sha256,
+        input_files=[str(cube_path), *map(str, sorted(student_dir.glob("*.safetensors")))],
+        synthetic=bool(region.get("synthetic", False)),
+        extra={f"scenario_{k}": f"{v:g}" for k, v in scenario.items()},
+    )
+    total = count_tiles(grid.shape, int(settings["tile_px"]), int(settings["overlap_px"]))
+    log.info("predicting %s x %s px of %s, scenario %s, %d tiles on %s",
+             *grid.shape, args.region, args.scenario, total, device)
+    with tqdm(total=total, unit="tile", desc=f"predict {args.scenario}") as progress:
+        written = write_scenario_maps(
+            grid, predict_window, args.out, provenance, outline_lonlat=region_outline(region),
+            tile_px=int(settings["tile_px"]), overlap_px=int(settings["overlap_px"]),
+            on_tile=lambda _window: progress.update(),
+        )
+    log.info("wrote %s and %s at %s", written.probability, written.uncertainty,
+             datetime.now(UTC).isoformat(timespec="seconds"))

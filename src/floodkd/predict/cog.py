@@ -1,0 +1,183 @@
+"""Stream row bands into Cloud-Optimized GeoTIFFs with per-band overview resampling.
+
+Each band is first written, band of rows by band of rows, into its own tiled GeoTIFF in a
+scratch folder, and gets its internal overviews from GDAL with the resampling that fits it
+(average for continuous values, nearest for bit flags). A VRT then stacks the bands and
+carries their names, units, scale/offset and the provenance tags, and GDAL's COG driver copies
+it, overviews included (``OVERVIEWS=FORCE_USE_EXISTING``), into the final COG. rio-cogeo and
+GDAL's COG driver only know one resampling for all bands, hence the per-band intermediates.
+The final file appears atomically, only after the COG is complete.
+"""
+
+from __future__ import annotations
+
+import tempfile
+from collections.abc import Iterator, Mapping, Sequence
+from contextlib import ExitStack, contextmanager
+from dataclasses import dataclass
+from pathlib import Path
+from xml.sax.saxutils import escape, quoteattr
+
+import numpy as np
+import rasterio
+from affine import Affine
+from rasterio.enums import Resampling
+from rasterio.shutil import copy as gdal_copy
+from rasterio.windows import Window as RioWindow
+from rio_cogeo.utils import get_maximum_overview_level
+
+from floodkd.atomic import atomic_path
+
+__all__ = ["BandSpec", "NODATA", "CogBandWriter", "cog_band_writer"]
+
+NODATA = -9999.0  # finite, so every GIS honours it (NaN nodata trips some tools)
+COMPRESSION = "DEFLATE"
+MIN_VRT_OVERVIEW_PX = 128
+
+
+@dataclass(frozen=True)
+class BandSpec:
+    """One output band: its name (the band description), unit and overview resampling."""
+
+    name: str
+    unit: str
+    description: str
+    overview_resampling: str = "average"  # a rasterio Resampling name
+    scale: float = 1.0
+    offset: float = 0.0
+
+
+class CogBandWriter:
+    """Receives (row_off, {band name: (rows, width) float array}) for every band of rows."""
+
+    def __init__(self, datasets: Mapping[str, rasterio.io.DatasetWriter], width: int):
+        self._datasets = datasets
+        self._width = width
+        self.rows_written = 0
+
+    def write_rows(self, row_off: int, bands: Mapping[str, np.ndarray]) -> None:
+        """Write rows ``row_off .. row_off + n`` of every band; NaN becomes nodata."""
+        for name, dataset in self._datasets.items():
+            values = np.asarray(bands[name], dtype=np.float32)
+            if values.ndim != 2 or values.shape[1] != self._width:
+                raise ValueError(
+                    f"band {name}: rows must be (n, {self._width}), got {values.shape}"
+                )
+            values = np.where(np.isfinite(values), values, np.float32(NODATA))
+            window = RioWindow(0, row_off, self._width, values.shape[0])
+            dataset.write(values, 1, window=window)
+        self.rows_written += next(iter(bands.values())).shape[0]
+
+
+@contextmanager
+def cog_band_writer(
+    final_path: str | Path,
+    bands: Sequence[BandSpec],
+    *,
+    crs: str,
+    transform: Affine,
+    shape: tuple[int, int],
+    tags: Mapping[str, str],
+    blocksize: int = 512,
+) -> Iterator[CogBandWriter]:
+    """Open a streaming writer for a float32 COG at ``final_path`` (written when the block ends).
+
+    ``crs`` is any string GDAL understands (WKT, ``EPSG:xxxx``). Nothing exists at
+    ``final_path`` unless the block completes and the COG is written: an exception inside the
+    block (e.g. inference failing halfway) removes all scratch files.
+    """
+    final_path = Path(final_path)
+    final_path.parent.mkdir(parents=True, exist_ok=True)
+    rows, cols = shape
+    profile = {
+        "driver": "GTiff", "width": cols, "height": rows, "count": 1, "dtype": "float32",
+        "crs": crs, "transform": transform, "nodata": NODATA, "tiled": True,
+        "blockxsize": blocksize, "blockysize": blocksize, "compress": COMPRESSION,
+        "predictor": 3, "BIGTIFF": "IF_SAFER",
+    }
+    with tempfile.TemporaryDirectory(prefix=f".{final_path.stem}.", dir=final_path.parent) as tmp:
+        scratch = Path(tmp)
+        band_paths = {band.name: scratch / f"{band.name}.tif" for band in bands}
+        with ExitStack() as stack:
+            datasets = {
+                name: stack.enter_context(rasterio.open(path, "w", **profile))
+                for name, path in band_paths.items()
+            }
+            writer = CogBandWriter(datasets, cols)
+            yield writer
+        if writer.rows_written != rows:
+            raise RuntimeError(f"{final_path}: wrote {writer.rows_written} of {rows} rows")
+        factors = _overview_factors(rows, cols, blocksize)
+        for band in bands:
+            with rasterio.open(band_paths[band.name], "r+") as dataset:
+                dataset.build_overviews(factors, Resampling[band.overview_resampling])
+        vrt_path = scratch / "stack.vrt"
+        vrt_path.write_text(_stack_vrt(bands, band_paths, crs, transform, shape, tags))
+        with atomic_path(final_path) as tmp_cog:
+            gdal_copy(
+                str(vrt_path), str(tmp_cog), driver="COG", COMPRESS=COMPRESSION, PREDICTOR="YES",
+                BLOCKSIZE=blocksize, OVERVIEWS="FORCE_USE_EXISTING" if factors else "NONE",
+                BIGTIFF="IF_SAFER", NUM_THREADS="ALL_CPUS",
+            )
+            with rasterio.open(tmp_cog) as written:
+                if written.overviews(1) != factors:  # the VRT hid an overview level
+                    raise RuntimeError(f"{final_path}: overviews {written.overviews(1)} "
+                                       f"instead of {factors}")
+
+
+def _overview_factors(rows: int, cols: int, blocksize: int) -> list[int]:
+    """Powers of two until the coarsest overview fits in about one block (as rio-cogeo does).
+
+    Levels whose smaller side falls under ``MIN_VRT_OVERVIEW_PX`` are left out: GDAL's VRT
+    exposes no virtual overview smaller than that, so the COG driver would not see them.
+    With the default 512 px blocks the coarsest level is >= 256 px and nothing is lost.
+    """
+    levels = range(1, get_maximum_overview_level(cols, rows, blocksize) + 1)
+    return [2**level for level in levels if min(rows, cols) // 2**level >= MIN_VRT_OVERVIEW_PX]
+
+
+def _stack_vrt(
+    bands: Sequence[BandSpec],
+    band_paths: Mapping[str, Path],
+    crs: str,
+    transform: Affine,
+    shape: tuple[int, int],
+    tags: Mapping[str, str],
+) -> str:
+    """A VRT stacking the single-band files, with band names, units, scale/offset and tags.
+
+    The COG driver copies all of this metadata into the TIFF's GDAL_METADATA tag.
+    """
+    rows, cols = shape
+    geotransform = ",".join(repr(float(v)) for v in transform.to_gdal())
+    dataset_tags = "".join(
+        f"<MDI key={quoteattr(str(key))}>{escape(str(value))}</MDI>" for key, value in tags.items()
+    )
+    band_xml = []
+    for index, band in enumerate(bands, start=1):
+        band_tags = {
+            "long_name": band.description,
+            "units": band.unit,
+            "overview_resampling": band.overview_resampling,
+        }
+        band_md = "".join(
+            f"<MDI key={quoteattr(k)}>{escape(v)}</MDI>" for k, v in band_tags.items()
+        )
+        band_xml.append(
+            f'<VRTRasterBand dataType="Float32" band="{index}">'
+            f"<Description>{escape(band.name)}</Description>"
+            f"<Metadata>{band_md}</Metadata>"
+            f"<NoDataValue>{NODATA!r}</NoDataValue>"
+            f"<UnitType>{escape(band.unit)}</UnitType>"
+            f"<Offset>{band.offset!r}</Offset><Scale>{band.scale!r}</Scale>"
+            f"<SimpleSource><SourceFilename relativeToVRT=\"0\">"
+            f"{escape(str(band_paths[band.name]))}</SourceFilename><SourceBand>1</SourceBand>"
+            f'<SrcRect xOff="0" yOff="0" xSize="{cols}" ySize="{rows}"/>'
+            f'<DstRect xOff="0" yOff="0" xSize="{cols}" ySize="{rows}"/></SimpleSource>'
+            "</VRTRasterBand>"
+        )
+    return (
+        f'<VRTDataset rasterXSize="{cols}" rasterYSize="{rows}">'
+        f"<SRS>{escape(crs)}</SRS><GeoTransform>{geotransform}</GeoTransform>"
+        f"<Metadata>{dataset_tags}</Metadata>{''.join(band_xml)}</VRTDataset>"
+    )

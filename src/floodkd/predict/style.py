@@ -1,0 +1,83 @@
+"""QGIS layer styles (.qml) so a map opens styled: a pseudocolour ramp over a fixed range."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from pathlib import Path
+from xml.etree import ElementTree as ET
+
+from floodkd.atomic import atomic_path
+
+__all__ = ["PROBABILITY_RAMP", "UNCERTAINTY_RAMP", "pseudocolor_qml", "write_qml"]
+
+# (fraction of the range, hex colour): light dry land -> deep water blue (ColorBrewer-like)
+PROBABILITY_RAMP: tuple[tuple[float, str], ...] = (
+    (0.0, "#f7fbff"), (0.2, "#c6dbef"), (0.4, "#6baed6"),
+    (0.6, "#2171b5"), (0.8, "#08519c"), (1.0, "#08306b"),
+)
+# low uncertainty pale yellow -> high uncertainty dark red
+UNCERTAINTY_RAMP: tuple[tuple[float, str], ...] = (
+    (0.0, "#ffffcc"), (0.25, "#fed976"), (0.5, "#fd8d3c"), (0.75, "#e31a1c"), (1.0, "#800026"),
+)
+
+
+def _rgba(hex_colour: str) -> str:
+    red, green, blue = (int(hex_colour[i : i + 2], 16) for i in (1, 3, 5))
+    return f"{red},{green},{blue},255"
+
+
+def pseudocolor_qml(
+    band: int,
+    minimum: float,
+    maximum: float,
+    ramp: Sequence[tuple[float, str]] = PROBABILITY_RAMP,
+    label_precision: int = 2,
+) -> str:
+    """A QGIS 3 style (singlebandpseudocolor, interpolated ramp) for ``band`` over min..max."""
+    span = maximum - minimum
+    qgis = ET.Element("qgis", {"version": "3.28.0", "styleCategories": "AllStyleCategories"})
+    pipe = ET.SubElement(qgis, "pipe")
+    renderer = ET.SubElement(pipe, "rasterrenderer", {
+        "type": "singlebandpseudocolor", "band": str(band), "opacity": "1", "alphaBand": "-1",
+        "classificationMin": repr(minimum), "classificationMax": repr(maximum),
+        "nodataColor": "",
+    })
+    ET.SubElement(renderer, "rasterTransparency")
+    min_max = ET.SubElement(renderer, "minMaxOrigin")
+    for tag, text in (("limits", "None"), ("extent", "WholeRaster"),
+                      ("statAccuracy", "Estimated")):
+        ET.SubElement(min_max, tag).text = text
+    shader = ET.SubElement(ET.SubElement(renderer, "rastershader"), "colorrampshader", {
+        "colorRampType": "INTERPOLATED", "classificationMode": "1", "clip": "0",
+        "minimumValue": repr(minimum), "maximumValue": repr(maximum),
+        "labelPrecision": str(label_precision),
+    })
+    ramp_element = ET.SubElement(shader, "colorramp", {"type": "gradient", "name": "[source]"})
+    options = ET.SubElement(ramp_element, "Option", {"type": "Map"})
+    stops = ":".join(f"{fraction};{_rgba(colour)}" for fraction, colour in ramp[1:-1])
+    for name, value in (("color1", _rgba(ramp[0][1])), ("color2", _rgba(ramp[-1][1])),
+                        ("discrete", "0"), ("rampType", "gradient"), ("stops", stops)):
+        ET.SubElement(options, "Option", {"type": "QString", "name": name, "value": value})
+    for fraction, colour in ramp:
+        value = minimum + fraction * span
+        ET.SubElement(shader, "item", {
+            "alpha": "255", "value": repr(value), "label": f"{value:.{label_precision}f}",
+            "color": colour,
+        })
+    ET.SubElement(pipe, "brightnesscontrast", {"brightness": "0", "contrast": "0", "gamma": "1"})
+    ET.SubElement(pipe, "huesaturation", {"saturation": "0", "grayscaleMode": "0",
+                                          "colorizeOn": "0"})
+    ET.SubElement(pipe, "rasterresampler", {"maxOversampling": "2"})
+    ET.SubElement(qgis, "blendMode").text = "0"
+    ET.indent(qgis)
+    return "<!DOCTYPE qgis PUBLIC 'http://mrcc.com/qgis.dtd' 'SYSTEM'>\n" + ET.tostring(
+        qgis, encoding="unicode"
+    ) + "\n"
+
+
+def write_qml(path: str | Path, qml: str) -> Path:
+    """Write a style file atomically; QGIS picks it up when it sits beside the raster."""
+    path = Path(path)
+    with atomic_path(path) as tmp:
+        tmp.write_text(qml, encoding="utf-8")
+    return path
