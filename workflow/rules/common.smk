@@ -38,5 +38,5 @@ def ingest_outputs(region):
 def all_outputs():
     outputs = []
     for region in REGIONS:
-        outputs += ingest_outputs(region)
+        outputs += [f"{RESULTS}/{region}/cube.zarr", f"{RESULTS}/{region}/tiles.parquet"]
     return outputs

@@ -1,0 +1,1 @@
+"""Distillation: the teacher-to-student losses, EWC, calibration and the training loop."""

@@ -1,0 +1,1 @@
+"""Evaluation: metrics against truth and baselines, plots and the report."""

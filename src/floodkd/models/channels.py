@@ -1,0 +1,136 @@
+"""Model input channels: which cube variables each model reads, in what order, and how scaled.
+
+Normalisation uses fixed physical constants, not statistics of one region, so a model trained
+on one coast applies unchanged to another.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+
+import numpy as np
+
+__all__ = [
+    "TEACHER_CHANNELS",
+    "STUDENT_CHANNELS",
+    "MODALITIES",
+    "MODALITY_CHANNELS",
+    "TERRAIN_CHANNELS",
+    "NORMALISATION",
+    "normalise",
+    "teacher_image",
+    "student_image",
+    "presence_vector",
+]
+
+TEACHER_CHANNELS: tuple[str, ...] = ("vv_db", "vh_db", "vv_minus_vh_db")
+
+OPTICAL_CHANNELS = ("b02", "b03", "b04", "b08", "b11", "b12", "ndwi", "mndwi", "clear_sky")
+TERRAIN_CHANNELS: tuple[str, ...] = ("elevation_m", "hand_m", "coast_distance_m")
+GAUGE_CHANNELS = ("water_level_m", "water_depth_m")
+GCM_CHANNELS = ("zos_m", "pr_mm_day")
+
+STUDENT_CHANNELS: tuple[str, ...] = (
+    OPTICAL_CHANNELS + TERRAIN_CHANNELS + GAUGE_CHANNELS + GCM_CHANNELS
+)
+
+# Terrain is always present and radar is never a student input, so neither is a modality.
+MODALITIES: tuple[str, ...] = ("optical", "gauge", "gcm")
+MODALITY_CHANNELS: dict[str, tuple[str, ...]] = {
+    "optical": OPTICAL_CHANNELS,
+    "gauge": GAUGE_CHANNELS,
+    "gcm": GCM_CHANNELS,
+}
+
+# channel -> (offset, scale): normalised = (value - offset) / scale. Offsets sit near the
+# typical value and scales span the usual physical range, so inputs are O(1).
+NORMALISATION: dict[str, tuple[float, float]] = {
+    "vv_db": (-15.0, 10.0),  # water ~ -25 dB, land ~ -8 dB
+    "vh_db": (-22.0, 10.0),
+    "vv_minus_vh_db": (7.0, 5.0),
+    "b02": (0.15, 0.15),  # surface reflectance, 0..1
+    "b03": (0.15, 0.15),
+    "b04": (0.15, 0.15),
+    "b08": (0.2, 0.2),
+    "b11": (0.2, 0.2),
+    "b12": (0.15, 0.15),
+    "ndwi": (0.0, 0.5),  # index, -1..1
+    "mndwi": (0.0, 0.5),
+    "clear_sky": (0.0, 1.0),  # already 0/1
+    "elevation_m": (2.0, 5.0),  # coastal lowland
+    "hand_m": (2.0, 5.0),
+    "coast_distance_m": (0.0, 2000.0),
+    "water_level_m": (0.0, 2.0),  # tide + surge about mean sea level
+    "water_depth_m": (0.0, 2.0),
+    "zos_m": (0.0, 0.5),
+    "pr_mm_day": (3.0, 5.0),
+}
+
+
+def normalise(name: str, array: np.ndarray) -> np.ndarray:
+    """Scale one channel by its fixed constants; NaN stays NaN. Returns float32."""
+    if name not in NORMALISATION:
+        raise ValueError(f"no normalisation constants for channel {name!r}")
+    offset, scale = NORMALISATION[name]
+    return ((np.asarray(array, dtype=np.float32) - offset) / scale).astype(np.float32)
+
+
+def teacher_image(vv_db: np.ndarray, vh_db: np.ndarray) -> np.ndarray:
+    """The teacher's input (3, H, W) float32: normalised VV, VH and VV-VH (dB), NaN -> 0."""
+    vv = np.asarray(vv_db, dtype=np.float32)
+    vh = np.asarray(vh_db, dtype=np.float32)
+    if vv.shape != vh.shape or vv.ndim != 2:
+        raise ValueError(f"vv_db {vv.shape} and vh_db {vh.shape} must be equal (H, W) arrays")
+    raw = {"vv_db": vv, "vh_db": vh, "vv_minus_vh_db": vv - vh}
+    stacked = np.stack([normalise(name, raw[name]) for name in TEACHER_CHANNELS])
+    return np.nan_to_num(stacked, nan=0.0, posinf=0.0, neginf=0.0)
+
+
+def student_image(
+    arrays: Mapping[str, np.ndarray], presence: Mapping[str, bool]
+) -> np.ndarray:
+    """The student's input (len(STUDENT_CHANNELS), H, W) float32.
+
+    ``arrays`` maps cube variable names to (H, W) arrays; terrain channels are required,
+    channels of an absent modality may be missing. ``water_depth_m`` is derived as
+    ``water_level_m - elevation_m`` when not given. ``presence`` maps each modality to
+    whether it is present; absent modalities are zeroed, as are optical channels where
+    ``clear_sky`` is not 1, and NaN everywhere (zero = the channel's typical value).
+    """
+    missing_terrain = [name for name in TERRAIN_CHANNELS if name not in arrays]
+    if missing_terrain:
+        raise ValueError(f"terrain channels {missing_terrain} are required for the student")
+    shape = np.shape(arrays["elevation_m"])
+    if len(shape) != 2:
+        raise ValueError(f"elevation_m must be (H, W), got shape {shape}")
+    channels = dict(arrays)
+    if "water_depth_m" not in channels and "water_level_m" in channels:
+        channels["water_depth_m"] = np.asarray(channels["water_level_m"], np.float32) - np.asarray(
+            channels["elevation_m"], np.float32
+        )
+
+    out = np.zeros((len(STUDENT_CHANNELS), *shape), dtype=np.float32)
+    absent = {name for m, names in MODALITY_CHANNELS.items() if not presence.get(m, False)
+              for name in names}
+    for index, name in enumerate(STUDENT_CHANNELS):
+        if name in absent:
+            continue
+        if name not in channels:
+            raise ValueError(f"channel {name!r} is missing although its modality is present")
+        values = np.asarray(channels[name], dtype=np.float32)
+        if values.shape != shape:
+            raise ValueError(f"channel {name!r} has shape {values.shape}, expected {shape}")
+        out[index] = normalise(name, values)
+    out = np.nan_to_num(out, nan=0.0, posinf=0.0, neginf=0.0)
+
+    if presence.get("optical", False):
+        # Cloudy, shadowed or unobserved pixels carry no optical information: zero them all.
+        clear = np.nan_to_num(np.asarray(channels["clear_sky"], np.float32), nan=0.0) == 1.0
+        for name in OPTICAL_CHANNELS:
+            out[STUDENT_CHANNELS.index(name)][~clear] = 0.0
+    return out
+
+
+def presence_vector(presence: Mapping[str, bool]) -> np.ndarray:
+    """Presence flags (len(MODALITIES),) float32 in MODALITIES order, as the student takes them."""
+    return np.array([1.0 if presence.get(m, False) else 0.0 for m in MODALITIES], np.float32)

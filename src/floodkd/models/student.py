@@ -1,0 +1,288 @@
+"""The flood student: a light CNN encoder-decoder conditioned on a gauge-history encoder.
+
+It reads terrain plus whatever of optical, gauge water level and climate forcing exists.
+Each modality carries a presence flag that the network sees; modality dropout during
+training teaches it to work with any subset.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import asdict, dataclass, fields
+from typing import Any
+
+import torch
+import torch.nn.functional as F
+from torch import nn
+
+from floodkd.models.channels import (
+    MODALITIES,
+    MODALITY_CHANNELS,
+    NORMALISATION,
+    STUDENT_CHANNELS,
+)
+
+__all__ = ["StudentConfig", "FloodStudent", "TemporalEncoder", "Projection", "sinusoidal_encoding"]
+
+NUM_CLASSES = 2  # dry, water
+GAUGE_INDEX = MODALITIES.index("gauge")
+
+
+@dataclass(frozen=True)
+class StudentConfig:
+    """Size of the student. Defaults give ~0.1 M parameters."""
+
+    in_channels: int = len(STUDENT_CHANNELS)
+    base_width: int = 16
+    depth: int = 3
+    history_hours: int = 72
+    temporal_dim: int = 32
+    temporal_heads: int = 4
+    dropout: float = 0.1
+    modality_dropout: float = 0.3
+
+    def to_dict(self) -> dict[str, Any]:
+        return asdict(self)
+
+    @classmethod
+    def from_dict(cls, values: dict[str, Any]) -> StudentConfig:
+        """Build from a dict; unknown keys are an error so typos do not pass silently."""
+        known = {f.name for f in fields(cls)}
+        unknown = set(values) - known
+        if unknown:
+            raise ValueError(
+                f"unknown student config keys {sorted(unknown)}; known: {sorted(known)}"
+            )
+        return cls(**values)
+
+    @property
+    def feature_channels(self) -> int:
+        """Width of the bottleneck features returned for distillation."""
+        return self.base_width * 2 ** (self.depth - 1)
+
+
+def sinusoidal_encoding(hours_before: torch.Tensor, dim: int) -> torch.Tensor:
+    """Transformer-style sin/cos encoding of time offsets (..., ) in hours -> (..., dim)."""
+    half = dim // 2
+    # Periods from 1 h to ~10000 h cover tides (12.4 h), days and the spring-neap cycle.
+    frequencies = torch.exp(
+        -math.log(10000.0) * torch.arange(half, dtype=torch.float32, device=hours_before.device)
+        / max(half, 1)
+    )
+    angles = hours_before.float().unsqueeze(-1) * frequencies
+    encoding = torch.cat([torch.sin(angles), torch.cos(angles)], dim=-1)
+    return F.pad(encoding, (0, dim - 2 * half))
+
+
+class TemporalEncoder(nn.Module):
+    """Self-attention over each gauge's hourly history, pooled to one vector per sample.
+
+    NaN hours are masked out of attention and pooling; gauges with no valid hour are
+    left out of the mean over gauges. A sample with no valid gauge gets a zero vector
+    and a 0 validity flag.
+    """
+
+    def __init__(self, dim: int, heads: int, dropout: float):
+        super().__init__()
+        self.dim = dim
+        self.value_embedding = nn.Linear(1, dim)
+        self.attention = nn.MultiheadAttention(dim, heads, dropout=dropout, batch_first=True)
+        self.norm1 = nn.LayerNorm(dim)
+        self.feed_forward = nn.Sequential(
+            nn.Linear(dim, 2 * dim), nn.GELU(), nn.Linear(2 * dim, dim)
+        )
+        self.norm2 = nn.LayerNorm(dim)
+        offset, scale = NORMALISATION["water_level_m"]
+        self.register_buffer("level_offset_m", torch.tensor(offset), persistent=False)
+        self.register_buffer("level_scale_m", torch.tensor(scale), persistent=False)
+
+    def forward(self, history_m: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        """history_m (B, G, L) water level in metres, NaN missing, lag 0 oldest ->
+        (pooled (B, dim), has_valid_gauge (B,) float)."""
+        batch, gauges, hours = history_m.shape
+        if gauges == 0 or hours == 0:
+            zeros = history_m.new_zeros(batch, self.dim)
+            return zeros, history_m.new_zeros(batch)
+        valid = torch.isfinite(history_m)  # (B, G, L)
+        values = torch.where(valid, history_m, torch.zeros_like(history_m))
+        values = (values - self.level_offset_m) / self.level_scale_m * valid
+        hours_before = torch.arange(hours - 1, -1, -1, device=history_m.device)
+        tokens = self.value_embedding(values.reshape(batch * gauges, hours, 1))
+        tokens = tokens + sinusoidal_encoding(hours_before, self.dim)
+
+        valid_flat = valid.reshape(batch * gauges, hours)
+        gauge_valid = valid_flat.any(dim=1)
+        # A fully masked row makes softmax NaN: let empty gauges attend to everything and
+        # drop them after pooling instead.
+        padding = ~valid_flat & gauge_valid.unsqueeze(1)
+        attended, _ = self.attention(tokens, tokens, tokens, key_padding_mask=padding,
+                                     need_weights=False)
+        tokens = self.norm1(tokens + attended)
+        tokens = self.norm2(tokens + self.feed_forward(tokens))
+
+        weights = valid_flat.float().unsqueeze(-1)
+        per_gauge = (tokens * weights).sum(1) / weights.sum(1).clamp(min=1.0)  # (B*G, dim)
+        per_gauge = per_gauge.reshape(batch, gauges, self.dim)
+        gauge_weights = gauge_valid.reshape(batch, gauges, 1).float()
+        pooled = (per_gauge * gauge_weights).sum(1) / gauge_weights.sum(1).clamp(min=1.0)
+        return pooled, (gauge_weights.sum(dim=(1, 2)) > 0).float()
+
+
+def _conv(
+    in_channels: int, out_channels: int, stride: int = 1, separable: bool = False
+) -> nn.Sequential:
+    """3x3 conv + GroupNorm + ReLU; ``separable`` splits it into depthwise and pointwise
+    convs (about 5x fewer operations, used at the finest level where most pixels are)."""
+    if separable:
+        conv = nn.Sequential(
+            nn.Conv2d(in_channels, in_channels, 3, stride=stride, padding=1, groups=in_channels,
+                      bias=False),
+            nn.Conv2d(in_channels, out_channels, 1, bias=False),
+        )
+    else:
+        conv = nn.Conv2d(in_channels, out_channels, 3, stride=stride, padding=1, bias=False)
+    # GroupNorm, not BatchNorm: MC dropout runs in train-like mode and must not touch
+    # running statistics, and single-tile batches are common at inference.
+    return nn.Sequential(
+        conv,
+        nn.GroupNorm(min(4, out_channels), out_channels),
+        nn.ReLU(),  # GELU's erf is several times slower on CPU at full tile sizes
+    )
+
+
+class FloodStudent(nn.Module):
+    """U-Net-like CNN whose bottleneck is FiLM-conditioned on gauges and presence flags.
+
+    Nothing runs at full resolution: the input is folded 2x2 into channels (a 2x2
+    stride-2 conv) and the logits are unfolded at the end (pixel-shuffle), so sub-pixel
+    detail is kept while every conv works on 1/4 of the pixels or fewer. That keeps it
+    several times faster than the teacher per pixel on a CPU.
+    """
+
+    config_class = StudentConfig
+
+    def __init__(self, config: StudentConfig):
+        super().__init__()
+        if config.depth < 1:
+            raise ValueError(f"student depth must be >= 1, got {config.depth}")
+        self.config = config
+        widths = [config.base_width * 2**level for level in range(config.depth)]
+
+        # A 2x2 stride-2 conv is a pixel-unshuffle + 1x1 conv in one (faster) op.
+        self.stem = nn.Sequential(
+            nn.Conv2d(config.in_channels, widths[0], 2, stride=2, bias=False),
+            nn.GroupNorm(min(4, widths[0]), widths[0]),
+            nn.ReLU(),
+        )
+        # Presence flags enter as a learned bias on the stem (constant presence planes,
+        # without building them at full resolution) and again through FiLM.
+        self.presence_bias = nn.Linear(len(MODALITIES), widths[0])
+        self.encoder = nn.ModuleList([_conv(widths[0], widths[0], separable=True)])
+        for level in range(1, config.depth):
+            self.encoder.append(
+                nn.Sequential(_conv(widths[level - 1], widths[level], stride=2),
+                              _conv(widths[level], widths[level]))
+            )
+
+        self.temporal = TemporalEncoder(config.temporal_dim, config.temporal_heads, config.dropout)
+        conditioning = config.temporal_dim + 1 + len(MODALITIES)  # gauges, validity, presence
+        self.film = nn.Linear(conditioning, 2 * widths[-1])
+        # Start as the identity transform so early training is not disturbed by FiLM.
+        nn.init.zeros_(self.film.weight)
+        nn.init.zeros_(self.film.bias)
+
+        upward = range(config.depth - 1, 0, -1)
+        self.reduce = nn.ModuleList(nn.Conv2d(widths[lv], widths[lv - 1], 1) for lv in upward)
+        self.decoder = nn.ModuleList(
+            _conv(widths[lv - 1], widths[lv - 1], separable=lv == 1) for lv in upward
+        )
+        self.head = nn.Sequential(nn.Conv2d(widths[0], NUM_CLASSES * 4, 1), nn.PixelShuffle(2))
+
+        channel_modality = torch.full((config.in_channels,), -1, dtype=torch.long)
+        for m_index, modality in enumerate(MODALITIES):
+            for name in MODALITY_CHANNELS[modality]:
+                if name in STUDENT_CHANNELS and STUDENT_CHANNELS.index(name) < config.in_channels:
+                    channel_modality[STUDENT_CHANNELS.index(name)] = m_index
+        self.register_buffer("channel_modality", channel_modality, persistent=False)
+
+    def forward(
+        self,
+        image: torch.Tensor,
+        presence: torch.Tensor,
+        gauge_history: torch.Tensor,
+        mc_dropout: bool = False,
+    ) -> tuple[torch.Tensor, torch.Tensor]:
+        """image (B, C, H, W) normalised channels; presence (B, 3) float in MODALITIES order;
+        gauge_history (B, G, L) water level in metres, NaN missing (G may be 0).
+        ``mc_dropout`` keeps dropout active in eval mode (modality dropout stays off).
+        H and W must be multiples of 2^depth.
+        Returns (logits (B, 2, H, W), features (B, F, H/2^depth, W/2^depth))."""
+        _, channels, height, width = image.shape
+        stride = 2**self.config.depth
+        if channels != self.config.in_channels:
+            raise ValueError(f"student expects {self.config.in_channels} channels, got {channels}")
+        if height % stride or width % stride:
+            raise ValueError(f"tile {height}x{width} is not a multiple of {stride}")
+        presence = presence.to(image.dtype)
+        if self.training and self.config.modality_dropout > 0:
+            keep = torch.rand_like(presence) >= self.config.modality_dropout
+            presence = presence * keep
+        gauge_history = _blank_absent_gauges(presence, gauge_history)
+        channel_mask = self._channel_mask(presence)
+        if not bool((channel_mask == 1).all()):  # skip a full-resolution pass when all present
+            image = image * channel_mask
+
+        x = self.stem(image)
+        x = x + self.presence_bias(presence)[:, :, None, None]
+        skips = []
+        for block in self.encoder:
+            x = block(x)
+            skips.append(x)
+
+        gauge_vector, gauge_valid = self.temporal(gauge_history)
+        gauge_valid = gauge_valid * presence[:, GAUGE_INDEX]
+        gauge_vector = gauge_vector * gauge_valid.unsqueeze(1)
+        gamma, beta = self.film(torch.cat([gauge_vector, gauge_valid[:, None], presence], 1)).chunk(
+            2, dim=1
+        )
+        x = x * (1 + gamma[:, :, None, None]) + beta[:, :, None, None]
+        dropout_on = self.training or mc_dropout
+        x = F.dropout2d(x, self.config.dropout, training=dropout_on)
+        features = x
+
+        decoder = zip(self.reduce, self.decoder, reversed(skips[:-1]), strict=True)
+        for reduce, decode, skip in decoder:
+            x = F.interpolate(reduce(x), size=skip.shape[-2:], mode="bilinear", align_corners=False)
+            x = decode(x + skip)
+            x = F.dropout2d(x, self.config.dropout, training=dropout_on)
+        return self.head(x), features
+
+    def _channel_mask(self, presence: torch.Tensor) -> torch.Tensor:
+        """(B, C, 1, 1): 1 for terrain and present modalities, 0 for absent ones."""
+        always = torch.ones(presence.shape[0], 1, dtype=presence.dtype, device=presence.device)
+        table = torch.cat([presence, always], dim=1)  # index -1 -> the always-present column
+        return table[:, self.channel_modality][:, :, None, None]
+
+
+def _blank_absent_gauges(presence: torch.Tensor, gauge_history: torch.Tensor) -> torch.Tensor:
+    """Set the gauge history to NaN (missing) for samples whose gauge modality is absent."""
+    gauge_history = gauge_history.to(presence.dtype)
+    absent = presence[:, GAUGE_INDEX] <= 0
+    return torch.where(absent[:, None, None], float("nan"), gauge_history)
+
+
+class Projection(nn.Module):
+    """Per-pixel MLP + LayerNorm mapping student features to the teacher's feature width."""
+
+    def __init__(self, student_dim: int, teacher_dim: int, hidden_dim: int | None = None):
+        super().__init__()
+        hidden = hidden_dim or max(student_dim, teacher_dim)
+        self.mlp = nn.Sequential(
+            nn.Linear(student_dim, hidden), nn.GELU(), nn.Linear(hidden, teacher_dim)
+        )
+        self.norm = nn.LayerNorm(teacher_dim)
+
+    def forward(self, features: torch.Tensor) -> torch.Tensor:
+        """features (B, student_dim, h, w) -> (B, teacher_dim, h, w)."""
+        channels_last = features.permute(0, 2, 3, 1)
+        return self.norm(self.mlp(channels_last)).permute(0, 3, 1, 2)

@@ -1,0 +1,47 @@
+"""Temperature scaling and expected calibration error."""
+
+import math
+
+import numpy as np
+import pytest
+import torch
+
+from floodkd.distill.calibration import expected_calibration_error, fit_temperature
+
+
+def _overconfident(n=4000, seed=0):
+    """Labels drawn from a true P(water); logits that are 3x too sharp."""
+    generator = torch.Generator().manual_seed(seed)
+    true_margin = torch.randn(n, generator=generator) * 1.5
+    labels = (torch.rand(n, generator=generator) < torch.sigmoid(true_margin)).long()
+    logits = torch.stack([torch.zeros(n), 3.0 * true_margin], dim=1)
+    return logits, labels
+
+
+def test_fit_on_overconfident_logits_gives_t_above_one_and_lowers_ece():
+    logits, labels = _overconfident()
+    temperature = fit_temperature(logits, labels)
+    assert temperature == pytest.approx(3.0, rel=0.2)
+    before = expected_calibration_error(torch.softmax(logits, 1)[:, 1], labels)
+    after = expected_calibration_error(torch.softmax(logits / temperature, 1)[:, 1], labels)
+    assert after < before / 2
+
+
+def test_fit_ignores_unlabelled():
+    logits, labels = _overconfident(n=1000)
+    padded_logits = torch.cat([logits, 50 * torch.randn(500, 2)])
+    padded_labels = torch.cat([labels, torch.full((500,), 255)])
+    assert fit_temperature(padded_logits, padded_labels) == pytest.approx(
+        fit_temperature(logits, labels), rel=1e-4)
+    with pytest.raises(ValueError, match="no labelled"):
+        fit_temperature(torch.zeros(2, 2), torch.full((2,), 255))
+
+
+def test_ece_hand_computed():
+    prob = np.array([0.1, 0.1, 0.9, 0.9])
+    labels = np.array([0, 0, 1, 0])
+    # bin of 0.1: mean p 0.1, water 0 -> gap 0.1; bin of 0.9: gap |0.9 - 0.5| = 0.4
+    assert expected_calibration_error(prob, labels, bins=10) == pytest.approx(
+        0.5 * 0.1 + 0.5 * 0.4)
+    assert expected_calibration_error(np.array([0.0, 1.0]), np.array([0, 1])) == 0.0
+    assert math.isnan(expected_calibration_error(np.array([0.3]), np.array([255])))

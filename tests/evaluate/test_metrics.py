@@ -1,0 +1,46 @@
+"""Segmentation scores and uncertainty AUROC on hand-made examples."""
+
+import math
+
+import numpy as np
+import pytest
+
+from floodkd.evaluate.metrics import binary_scores, uncertainty_error_auroc
+
+
+def test_binary_scores_hand_computed_4x4():
+    truth = np.array([[1, 1, 0, 0],
+                      [1, 1, 0, 0],
+                      [0, 0, 0, 0],
+                      [0, 0, 0, 1]], bool)
+    pred = np.array([[1, 1, 1, 0],
+                     [1, 0, 0, 0],
+                     [0, 0, 0, 0],
+                     [0, 0, 1, 1]], bool)
+    valid = np.ones((4, 4), bool)
+    valid[3] = [True, True, False, True]  # the fp at (3, 2) is not scored
+    scores = binary_scores(pred, truth, valid)
+    # tp: (0,0) (0,1) (1,0) (3,3) = 4; fp: (0,2) = 1; fn: (1,1) = 1; tn = 15 - 6 = 9
+    assert (scores["tp"], scores["fp"], scores["fn"], scores["tn"]) == (4, 1, 1, 9)
+    assert scores["pixels"] == 15
+    assert scores["iou"] == pytest.approx(4 / 6)
+    assert scores["f1"] == pytest.approx(8 / 10)
+    assert scores["precision"] == pytest.approx(4 / 5)
+    assert scores["recall"] == pytest.approx(4 / 5)
+
+
+def test_undefined_scores_are_nan():
+    empty = np.zeros((2, 2), bool)
+    scores = binary_scores(empty, empty, np.ones((2, 2), bool))
+    assert math.isnan(scores["iou"]) and scores["tn"] == 4
+
+
+def test_auroc_perfect_inverted_tied_and_random():
+    wrong = np.array([0, 0, 1, 0, 1, 1], bool)
+    assert uncertainty_error_auroc(np.array([0.1, 0.2, 0.8, 0.3, 0.9, 0.7]), wrong) == 1.0
+    assert uncertainty_error_auroc(np.array([0.9, 0.8, 0.1, 0.7, 0.2, 0.3]), wrong) == 0.0
+    assert uncertainty_error_auroc(np.ones(6), wrong) == 0.5
+    rng = np.random.default_rng(0)
+    random = uncertainty_error_auroc(rng.random(20000), rng.random(20000) < 0.3)
+    assert random == pytest.approx(0.5, abs=0.02)
+    assert math.isnan(uncertainty_error_auroc(np.ones(3), np.zeros(3, bool)))

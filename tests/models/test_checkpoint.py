@@ -1,0 +1,65 @@
+"""Safetensors checkpoints round-trip and refuse mismatches."""
+
+import json
+
+import pytest
+import torch
+
+from floodkd.errors import InputError
+from floodkd.models.checkpoint import load_checkpoint, save_checkpoint
+from floodkd.models.student import FloodStudent, StudentConfig
+from floodkd.models.teacher import RadarTeacher, TeacherConfig
+
+TINY_TEACHER = TeacherConfig(image_size=32, patch_size=8, hidden_size=32, num_hidden_layers=1,
+                             num_attention_heads=2, intermediate_size=64)
+SMALL_STUDENT = StudentConfig(base_width=8, depth=2, temporal_dim=16, temporal_heads=2)
+
+
+def test_teacher_round_trip(tmp_path):
+    torch.manual_seed(0)
+    model = RadarTeacher(TINY_TEACHER).eval()
+    path = tmp_path / "teacher" / "teacher.safetensors"
+    json_path = save_checkpoint(model, path, {"epochs": 3, "regions": ["demo-source"]})
+    assert json_path == tmp_path / "teacher" / "teacher.json"
+    document = json.loads(json_path.read_text())
+    assert document["config"] == TINY_TEACHER.to_dict()
+    assert document["model_class"] == "RadarTeacher"
+    loaded, meta = load_checkpoint(RadarTeacher, path)
+    assert meta == {"epochs": 3, "regions": ["demo-source"]}
+    assert not loaded.training
+    x = torch.randn(1, 3, 48, 48)
+    torch.testing.assert_close(loaded(x)[0], model(x)[0], rtol=0, atol=0)
+    assert not list(path.parent.glob(".*"))  # no temporary files left
+
+
+def test_student_round_trip_with_shared_json(tmp_path):
+    torch.manual_seed(0)
+    model = FloodStudent(SMALL_STUDENT).eval()
+    path = tmp_path / "member-0.safetensors"
+    save_checkpoint(model, path, {"temperature": 1.7}, config_path=tmp_path / "student.json")
+    loaded, meta = load_checkpoint(FloodStudent, path, config_path=tmp_path / "student.json")
+    assert meta["temperature"] == 1.7
+    inputs = (torch.randn(1, 16, 16, 16), torch.ones(1, 3), torch.randn(1, 2, 72))
+    torch.testing.assert_close(loaded(*inputs)[0], model(*inputs)[0], rtol=0, atol=0)
+
+
+def test_wrong_class_missing_file_and_mismatched_weights(tmp_path):
+    path = tmp_path / "m.safetensors"
+    save_checkpoint(FloodStudent(SMALL_STUDENT), path, {})
+    with pytest.raises(InputError, match="holds a FloodStudent"):
+        load_checkpoint(RadarTeacher, path)
+    with pytest.raises(InputError, match="does not exist"):
+        load_checkpoint(FloodStudent, tmp_path / "absent.safetensors")
+    # A config that disagrees with the stored weights fails loudly (strict loading).
+    document = json.loads(path.with_suffix(".json").read_text())
+    document["config"]["base_width"] = 16
+    path.with_suffix(".json").write_text(json.dumps(document))
+    with pytest.raises(InputError, match="do not match"):
+        load_checkpoint(FloodStudent, path)
+
+
+def test_unserialisable_meta_writes_nothing(tmp_path):
+    path = tmp_path / "m.safetensors"
+    with pytest.raises(TypeError):
+        save_checkpoint(FloodStudent(SMALL_STUDENT), path, {"bad": object()})
+    assert not list(tmp_path.iterdir())

@@ -1,0 +1,190 @@
+"""The multi-modal student: missing inputs, modality dropout, MC dropout, learning."""
+
+import pytest
+import torch
+
+from floodkd.models.channels import MODALITIES, MODALITY_CHANNELS, STUDENT_CHANNELS
+from floodkd.models.student import (
+    FloodStudent,
+    Projection,
+    StudentConfig,
+    TemporalEncoder,
+    sinusoidal_encoding,
+)
+
+SIZE = 32
+
+
+def _inputs(batch=2, gauges=2, hours=72, seed=0):
+    generator = torch.Generator().manual_seed(seed)
+    image = torch.randn(batch, len(STUDENT_CHANNELS), SIZE, SIZE, generator=generator)
+    presence = torch.ones(batch, len(MODALITIES))
+    history = torch.randn(batch, gauges, hours, generator=generator)
+    return image, presence, history
+
+
+@pytest.fixture(scope="module")
+def student():
+    torch.manual_seed(0)
+    model = FloodStudent(StudentConfig())
+    # FiLM starts at zero (identity); give it weights so gauge inputs matter in these tests.
+    torch.nn.init.normal_(model.film.weight, std=0.5)
+    return model.eval()
+
+
+def test_parameter_count_is_light():
+    count = sum(p.numel() for p in FloodStudent(StudentConfig()).parameters())
+    assert 50_000 <= count <= 150_000
+
+
+def test_shapes(student):
+    logits, features = student(*_inputs())
+    assert logits.shape == (2, 2, SIZE, SIZE)
+    assert features.shape == (2, StudentConfig().feature_channels, SIZE // 8, SIZE // 8)
+
+
+@pytest.mark.parametrize(
+    "case", ["no_presence", "all_nan_history", "no_gauges", "nan_hours", "no_hours"]
+)
+def test_missing_inputs_give_finite_outputs(student, case):
+    image, presence, history = _inputs()
+    if case == "no_presence":
+        presence = torch.zeros_like(presence)
+    elif case == "all_nan_history":
+        history = torch.full_like(history, float("nan"))
+    elif case == "no_gauges":
+        history = history[:, :0]
+    elif case == "nan_hours":
+        history[0, 0, :50] = float("nan")
+        history[1, 1] = float("nan")
+    elif case == "no_hours":
+        history = history[:, :, :0]
+    logits, features = student(image, presence, history)
+    assert torch.isfinite(logits).all() and torch.isfinite(features).all()
+
+
+def test_absent_modality_ignores_its_channels(student):
+    image, presence, history = _inputs()
+    presence[:, MODALITIES.index("optical")] = 0
+    changed = image.clone()
+    for name in MODALITY_CHANNELS["optical"]:
+        changed[:, STUDENT_CHANNELS.index(name)] += 5.0
+    torch.testing.assert_close(student(image, presence, history)[0],
+                               student(changed, presence, history)[0])
+
+
+def test_absent_gauges_ignore_history_but_present_gauges_use_it(student):
+    image, presence, history = _inputs()
+    other = history + 3.0
+    assert not torch.allclose(student(image, presence, history)[0],
+                              student(image, presence, other)[0])
+    presence[:, MODALITIES.index("gauge")] = 0
+    torch.testing.assert_close(student(image, presence, history)[0],
+                               student(image, presence, other)[0])
+
+
+def test_missing_gauge_counts_as_no_gauge(student):
+    image, presence, history = _inputs()
+    with_missing = history.clone()
+    with_missing[:, 1] = float("nan")
+    torch.testing.assert_close(student(image, presence, with_missing)[0],
+                               student(image, presence, history[:, :1])[0])
+
+
+def test_modality_dropout_drops_presence_and_channels_in_training_only():
+    torch.manual_seed(1)
+    model = FloodStudent(StudentConfig(dropout=0.0, modality_dropout=1.0))
+    torch.nn.init.normal_(model.film.weight, std=0.5)
+    image, presence, history = _inputs(batch=4)
+    dropped = model.train()(image, presence, history)[0]
+    all_absent = model.eval()(image, torch.zeros_like(presence), history)[0]
+    torch.testing.assert_close(dropped, all_absent)  # p = 1: every modality dropped
+    assert not torch.allclose(model(image, presence, history)[0], all_absent)  # eval: none
+
+
+def test_partial_modality_dropout_gives_finite_varied_outputs():
+    torch.manual_seed(1)
+    model = FloodStudent(StudentConfig(dropout=0.0, modality_dropout=0.5)).train()
+    torch.nn.init.normal_(model.film.weight, std=0.5)
+    image, presence, history = _inputs(batch=4)
+    outputs = [model(image, presence, history)[0] for _ in range(4)]
+    assert all(torch.isfinite(o).all() for o in outputs)
+    assert any(not torch.allclose(outputs[0], o) for o in outputs[1:])
+
+
+def test_eval_is_deterministic_and_mc_dropout_gives_spread(student):
+    inputs = _inputs()
+    torch.testing.assert_close(student(*inputs)[0], student(*inputs)[0])
+    a = student(*inputs, mc_dropout=True)[0]
+    b = student(*inputs, mc_dropout=True)[0]
+    assert not torch.allclose(a, b)
+    assert not student.training  # the flag does not switch the mode
+
+
+def test_non_multiple_tile_is_rejected(student):
+    image, presence, history = _inputs()
+    with pytest.raises(ValueError, match="multiple of 8"):
+        student(image[..., :30], presence, history)
+
+
+def test_temporal_encoder_masks_and_pools():
+    torch.manual_seed(0)
+    encoder = TemporalEncoder(dim=16, heads=2, dropout=0.0).eval()
+    history = torch.randn(2, 3, 12)
+    history[1] = float("nan")
+    pooled, valid = encoder(history)
+    assert pooled.shape == (2, 16)
+    torch.testing.assert_close(valid, torch.tensor([1.0, 0.0]))
+    torch.testing.assert_close(pooled[1], torch.zeros(16))
+
+
+def test_temporal_encoder_masked_hours_equal_absent_hours():
+    torch.manual_seed(0)
+    encoder = TemporalEncoder(dim=16, heads=2, dropout=0.0).eval()
+    history = torch.randn(1, 2, 12)
+    masked = history.clone()
+    masked[:, :, :4] = float("nan")  # the four oldest hours missing
+    # Time encodings count back from the latest hour, so dropping the oldest hours is the
+    # same sequence: masking must make NaN hours exactly as if they were not there.
+    torch.testing.assert_close(encoder(masked)[0], encoder(history[:, :, 4:])[0])
+    assert not torch.allclose(encoder(masked)[0], encoder(history)[0])
+
+
+def test_sinusoidal_encoding_distinguishes_hours():
+    encoding = sinusoidal_encoding(torch.arange(72), 32)
+    assert encoding.shape == (72, 32)
+    torch.testing.assert_close(encoding[0, 16:], torch.ones(16))  # cos(0) = 1
+    assert torch.cdist(encoding, encoding).fill_diagonal_(1.0).min() > 0.1
+
+
+def test_projection_maps_to_teacher_width():
+    projection = Projection(64, 96)
+    out = projection(torch.randn(2, 64, 4, 5))
+    assert out.shape == (2, 96, 4, 5)
+    # LayerNorm over the channel axis: zero mean, unit variance per pixel.
+    torch.testing.assert_close(out.mean(1), torch.zeros(2, 4, 5), atol=1e-5, rtol=0)
+
+
+def test_one_distillation_step_lowers_the_loss():
+    from floodkd.distill.losses import distillation_loss
+
+    torch.manual_seed(0)
+    model = FloodStudent(StudentConfig(dropout=0.0, modality_dropout=0.0)).train()
+    projection = Projection(model.config.feature_channels, 24)
+    image, presence, history = _inputs(batch=2)
+    teacher_logits = torch.randn(2, 2, SIZE, SIZE) * 3
+    teacher_features = torch.randn(2, 24, 4, 4)
+    labels = torch.full((2, SIZE, SIZE), 255)
+    labels[:, :8] = (teacher_logits[:, 1, :8] > teacher_logits[:, 0, :8]).long()
+    parameters = list(model.parameters()) + list(projection.parameters())
+    optimiser = torch.optim.Adam(parameters, lr=3e-3)
+
+    def loss():
+        logits, features = model(image, presence, history)
+        return distillation_loss(logits, teacher_logits, projection(features), teacher_features,
+                                 labels, temperature=2.0)[0]
+
+    before = loss()
+    before.backward()
+    optimiser.step()
+    assert loss() < before
