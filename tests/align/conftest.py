@@ -2,17 +2,11 @@
 
 from __future__ import annotations
 
-import sys
-from pathlib import Path
-
 import pytest
 import xarray as xr
 
-sys.path.insert(0, str(Path(__file__).parent))
-
-import fakes  # noqa: E402
-
-from floodkd.cli import main  # noqa: E402
+from floodkd.cli import main
+from tests.align import fakes
 
 
 @pytest.fixture(scope="session")

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-import fakes
+from tests.align import fakes
 import geopandas as gpd
 import numpy as np
 import pytest

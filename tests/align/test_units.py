@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
-import fakes
+from tests.align import fakes
 import numpy as np
 import pytest
 import xarray as xr

@@ -1,0 +1,117 @@
+"""The (tile, time) dataset over the Zarr cube: shapes, channels, laziness, selection, labels."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+import torch
+
+from conftest import OPTICAL, RADAR, SIZE_PX, TILE_PX, TIMES
+from floodkd.distill.data import (
+    CubeTileDataset,
+    holdout_mask,
+    label_class_counts,
+    open_cube,
+    open_region,
+    padded_size,
+    select_samples,
+)
+from floodkd.errors import InputError
+from floodkd.models.channels import STUDENT_CHANNELS, normalise
+
+
+def _dataset(region, splits=("train",), require="any", time_ok=None):
+    data = open_region(region.results_dir, region.name, ["elevation_m", "label"])
+    counts = label_class_counts(data.cube, data.tiles).sum(-1)
+    time_ok = RADAR if time_ok is None else time_ok
+    samples = select_samples(data.tiles, splits, time_ok, counts, require)
+    return CubeTileDataset(data.cube_path, data.tiles, samples, padded_size([data.tiles], 8)), data
+
+
+def test_sample_shapes_channels_and_values(synthetic_region):
+    dataset, data = _dataset(synthetic_region)
+    item = dataset[0]
+    tile_pos, t = dataset.samples[0]
+    assert item["teacher_image"].shape == (3, TILE_PX, TILE_PX)
+    assert item["student_image"].shape == (len(STUDENT_CHANNELS), TILE_PX, TILE_PX)
+    assert item["presence"].tolist() == [float(OPTICAL[t]), 1.0, 1.0]
+    assert item["gauge_history"].shape == (2, 6)
+    assert torch.isnan(item["gauge_history"][1, :2]).all()
+    assert item["label"].dtype == torch.int64 and item["label"].shape == (TILE_PX, TILE_PX)
+    row, col = int(data.tiles.row_off[tile_pos]), int(data.tiles.col_off[tile_pos])
+    assert item["window"].tolist() == [row, col, TILE_PX, TILE_PX]
+    # the elevation channel is the tile's window of the cube, normalised
+    cube_elevation = data.cube["elevation_m"].values[row:row + TILE_PX, col:col + TILE_PX]
+    k = STUDENT_CHANNELS.index("elevation_m")
+    np.testing.assert_allclose(item["student_image"][k].numpy(),
+                               normalise("elevation_m", cube_elevation), rtol=1e-6)
+    vv = data.cube["vv_db"].values[t, row:row + TILE_PX, col:col + TILE_PX]
+    np.testing.assert_allclose(item["teacher_image"][0].numpy(), normalise("vv_db", vv), rtol=1e-5)
+    assert item["radar_present"] == 1.0
+
+
+def test_label_255_preserved_and_padding(synthetic_region):
+    dataset, data = _dataset(synthetic_region)
+    padded = CubeTileDataset(data.cube_path, data.tiles, dataset.samples, (24, 24))
+    item = padded[0]
+    tile_pos, t = padded.samples[0]
+    row, col = int(data.tiles.row_off[tile_pos]), int(data.tiles.col_off[tile_pos])
+    cube_label = data.cube["label"].values[t, row:row + TILE_PX, col:col + TILE_PX]
+    assert (cube_label == 255).any()
+    np.testing.assert_array_equal(item["label"][:TILE_PX, :TILE_PX].numpy(), cube_label)
+    assert (item["label"][TILE_PX:, :] == 255).all() and (item["label"][:, TILE_PX:] == 255).all()
+    assert item["valid"].sum() == TILE_PX * TILE_PX
+    assert item["student_image"].shape[-2:] == (24, 24)
+
+
+def test_samples_skip_times_without_inputs(synthetic_region):
+    dataset, data = _dataset(synthetic_region, splits=("train", "val"))
+    n_tiles = int(data.tiles.split.isin(["train", "val"]).sum())
+    assert len(dataset) == n_tiles * int(RADAR.sum())
+    assert {t for _, t in dataset.samples} == set(np.flatnonzero(RADAR))
+    # labels exist only at radar times here, so requiring labels on all times gives the same
+    labelled, _ = _dataset(synthetic_region, require="labels", time_ok=np.ones(TIMES.size, bool))
+    assert {t for _, t in labelled.samples} == set(np.flatnonzero(RADAR))
+
+
+def test_reads_lazily(synthetic_region):
+    dataset, _ = _dataset(synthetic_region)
+    item = dataset[3]
+    assert item["student_image"].shape[0] == len(STUDENT_CHANNELS)
+    # the dataset's handle still holds dask arrays: nothing was loaded beyond the sample
+    assert dataset.cube["vv_db"].chunks is not None
+    assert not dataset.cube["vv_db"].variable._in_memory
+    # and it pickles without the store handle (DataLoader workers reopen it)
+    assert dataset.__getstate__()["_cube"] is None
+
+
+def test_label_counts_per_tile_and_time(synthetic_region):
+    data = open_region(synthetic_region.results_dir, synthetic_region.name, ["label"])
+    counts = label_class_counts(data.cube, data.tiles)
+    assert counts.shape == (9, TIMES.size, 2)
+    label = data.cube["label"].values
+    assert counts[0, 0, 1] == int((label[0, :TILE_PX, :TILE_PX] == 1).sum())
+    assert counts[:, ~RADAR].sum() == 0
+
+
+def test_holdout_is_the_last_passes_onwards():
+    times = np.array(["2024-01-01", "2024-01-05", "2024-01-09", "2024-01-10", "2024-01-13"],
+                     dtype="datetime64[ns]")
+    radar = np.array([True, True, False, True, True])
+    held = holdout_mask(times, radar, fraction=0.25, window_days=1)
+    assert held.tolist() == [False, False, False, False, True]
+    held = holdout_mask(times, radar, fraction=0.5, window_days=1)
+    # the cut (pass 2024-01-10 less a day) also takes 2024-01-09, which could carry its radar
+    assert held.tolist() == [False, False, True, True, True]
+    assert not holdout_mask(times[:1], radar[:1], 0.25, 1).any()
+
+
+def test_missing_cube_raises_input_error(tmp_path):
+    with pytest.raises(InputError, match="floodkd align"):
+        open_cube(tmp_path / "nope.zarr")
+
+
+def test_cube_missing_variable_raises(synthetic_region):
+    with pytest.raises(InputError, match="lacks variables"):
+        open_cube(synthetic_region.cube_path, ["elevation_m", "no_such_var"])
+    assert SIZE_PX == open_cube(synthetic_region.cube_path).sizes["y"]

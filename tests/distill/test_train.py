@@ -1,0 +1,182 @@
+"""Teacher training, distillation + EWC ensemble, resume and the held-out passes."""
+
+from __future__ import annotations
+
+import json
+import shutil
+from pathlib import Path
+
+import numpy as np
+import pytest
+import torch
+from torch import nn
+from torch.utils.data import DataLoader
+
+from conftest import RADAR, TIMES
+from floodkd.config import validate_config
+from floodkd.distill import train as train_module
+from floodkd.distill.data import collate
+from floodkd.distill.inference import StudentEnsemble
+from floodkd.distill.train import (
+    Phase,
+    TrainingConfig,
+    distill_region,
+    run_phase,
+    train_teacher,
+    training_settings,
+)
+from floodkd.errors import InputError
+from floodkd.models.checkpoint import load_checkpoint
+from floodkd.models.teacher import RadarTeacher
+
+TINY_MODELS = {
+    "teacher": {"image_size": 16, "hidden_size": 16, "num_hidden_layers": 1,
+                "num_attention_heads": 2, "intermediate_size": 32},
+    "student": {"base_width": 8, "temporal_dim": 8, "temporal_heads": 2},
+}
+
+
+def tiny_config(results_dir: Path, source: str, target: str, **training) -> dict:
+    region = {"bbox": [0, 0, 1, 1], "synthetic": True,
+              "inputs": {"sar": {"glob": "s1/*.tif"}, "terrain": {"glob": "dem/*.tif"}}}
+    return validate_config({
+        "results_dir": str(results_dir),
+        "demo": {"out": str(results_dir)},  # truth lies in results/<region>/truth in the tests
+        "regions": {source: {**region, "role": "source"}, target: {**region, "role": "target"}},
+        "align": {"time_window_days": 0.5},
+        "models": TINY_MODELS,
+        "training": {"teacher_epochs": 1, "distill_epochs": 1, "finetune_epochs": 1,
+                     "ensemble_members": 2, "batch_size": 8, **training},
+        "evaluate": {"mc_samples": 2},
+    })
+
+
+@pytest.fixture(scope="module")
+def trained_teacher(synthetic_region, tmp_path_factory) -> tuple[dict, Path]:
+    """A 1-epoch teacher on the toy region (as source and target at once)."""
+    config = tiny_config(synthetic_region.results_dir, synthetic_region.name, "unused")
+    out = tmp_path_factory.mktemp("teacher")
+    train_teacher(config, out)
+    return config, out
+
+
+def test_train_teacher_writes_loadable_checkpoint(trained_teacher):
+    config, out = trained_teacher
+    teacher, meta = load_checkpoint(RadarTeacher, out / "teacher.safetensors")
+    assert teacher.config.hidden_size == 16
+    assert meta["source_regions"] == ["toy"]
+    assert 0 <= meta["metrics"]["val"]["val_iou"] <= 1
+    assert meta["metrics"]["train_samples"] == 5 * int(RADAR.sum())  # 5 train tiles
+    assert (out / "teacher_log.csv").read_text().splitlines()[0].startswith("epoch,")
+    assert not (out / "checkpoints").exists()  # resume state removed once finished
+    logits, _ = teacher(torch.zeros(1, 3, 16, 16))
+    assert logits.shape == (1, 2, 16, 16)
+
+
+def test_distill_writes_ensemble_and_never_uses_held_out(trained_teacher, synthetic_region,
+                                                         tmp_path, monkeypatch):
+    config, teacher_dir = trained_teacher
+    config = {**config, "regions": {"toy": {**config["regions"]["toy"], "role": "target"}}}
+    used_times: set[int] = set()
+    original = train_module.CubeTileDataset
+
+    def spying_dataset(cube_path, tiles, samples, size, cache_mb=0.0):
+        used_times.update(t for _, t in samples)
+        return original(cube_path, tiles, samples, size, cache_mb)
+
+    monkeypatch.setattr(train_module, "CubeTileDataset", spying_dataset)
+    out = tmp_path / "student"
+    document = distill_region(config, "toy", teacher_dir / "teacher.safetensors", out)
+
+    # 5 passes, a quarter (rounded up: 2) held out from the first of them, less 0.5 day
+    expected_held = [str(t)[:19] for t in TIMES[5:].astype("datetime64[s]")]
+    assert document["holdout_times"] == expected_held
+    assert used_times and used_times.isdisjoint({5, 6, 7})
+    saved = json.loads((out / "student.json").read_text())
+    assert saved["holdout_times"] == expected_held
+    assert 0.05 <= saved["temperature"] <= 100
+    for name in ("member-0", "member-1", "no_ewc-0", "no_ewc-1", "labels_only"):
+        assert (out / f"{name}.safetensors").is_file() and (out / f"{name}.json").is_file()
+    assert (out / "finetune-1_log.csv").is_file()
+    assert not (out / "checkpoints").exists()
+
+    ensemble = StudentEnsemble.load(out)
+    assert len(ensemble.members) == 2 and ensemble.temperature == saved["temperature"]
+    batch = collate([_sample(synthetic_region, 0, 0), _sample(synthetic_region, 4, 3)])
+    samples = ensemble.predict_probabilities(batch, mc_samples=3)
+    assert samples.shape == (6, 2, 16, 16)
+    assert np.all((samples >= 0) & (samples <= 1))
+    assert samples.std(0).max() > 0  # MC dropout gives spread
+    single = ensemble.predict_probabilities(batch, mc_samples=0)
+    assert single.shape == (2, 2, 16, 16)
+    np.testing.assert_allclose(single, ensemble.predict_probabilities(batch, 0))
+
+
+def _sample(region, tile_pos, t):
+    from floodkd.distill.data import CubeTileDataset, read_tiles
+
+    tiles = read_tiles(region.tiles_path)
+    return CubeTileDataset(region.cube_path, tiles, [(tile_pos, t)], (16, 16))[0]
+
+
+class _Counter(nn.Module):
+    def __init__(self):
+        super().__init__()
+        self.weight = nn.Parameter(torch.tensor([3.0]))
+
+
+def _toy_phase(epochs: int, calls: list[int], fail_at_epoch: int | None = None) -> Phase:
+    model = _Counter()
+    batches = [{"x": torch.tensor([float(i)])} for i in range(4)]
+    loader = DataLoader(batches, batch_size=2, shuffle=True, collate_fn=collate,
+                        generator=torch.Generator().manual_seed(0))
+
+    def step(batch, global_step, _total):
+        epoch = global_step // len(loader)
+        if fail_at_epoch is not None and epoch == fail_at_epoch:
+            raise KeyboardInterrupt  # an interruption in the middle of an epoch
+        calls.append(epoch)
+        loss = ((model.weight - batch["x"]) ** 2).mean()
+        return loss, {"total": float(loss)}
+
+    return Phase("toy", model, loader, step, lambda: {}, epochs, lr=0.1)
+
+
+def test_resume_continues_from_saved_epoch(tmp_path):
+    settings = TrainingConfig(patience=100)
+    first_calls: list[int] = []
+    with pytest.raises(KeyboardInterrupt):
+        run_phase(_toy_phase(4, first_calls, fail_at_epoch=2), settings, torch.device("cpu"),
+                  tmp_path / "state", tmp_path, "same-settings")
+    assert sorted(set(first_calls)) == [0, 1]
+    saved = json.loads((tmp_path / "state" / "toy.json").read_text())
+    assert saved["epoch"] == 2
+
+    resumed_calls: list[int] = []
+    history = run_phase(_toy_phase(4, resumed_calls), settings, torch.device("cpu"),
+                        tmp_path / "state", tmp_path, "same-settings")
+    assert sorted(set(resumed_calls)) == [2, 3]  # epochs 0-1 were not redone
+    assert [row["epoch"] for row in history] == [1, 2, 3, 4]
+    # the same run without interruption ends with identical weights (deterministic resume)
+    shutil.rmtree(tmp_path / "state")
+    straight = _toy_phase(4, [])
+    run_phase(straight, settings, torch.device("cpu"), tmp_path / "fresh", tmp_path, "x")
+    resumed_phase = _toy_phase(4, [])
+    run_phase(resumed_phase, settings, torch.device("cpu"), tmp_path / "fresh", tmp_path, "x")
+    assert torch.equal(straight.model.weight, resumed_phase.model.weight)
+    rows = (tmp_path / "toy_log.csv").read_text().splitlines()
+    assert len(rows) == 5
+
+
+def test_resume_ignores_state_of_other_settings(tmp_path):
+    settings = TrainingConfig(patience=100)
+    run_phase(_toy_phase(2, []), settings, torch.device("cpu"), tmp_path, tmp_path, "old")
+    calls: list[int] = []
+    history = run_phase(_toy_phase(2, calls), settings, torch.device("cpu"), tmp_path, tmp_path,
+                        "new")
+    assert sorted(set(calls)) == [0, 1] and len(history) == 2
+
+
+def test_unknown_training_key_is_an_input_error():
+    with pytest.raises(InputError, match="epochz"):
+        training_settings({"training": {"epochz": 3}})
