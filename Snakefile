@@ -12,6 +12,10 @@ include: "workflow/rules/common.smk"
 include: "workflow/rules/demo.smk"
 include: "workflow/rules/ingest.smk"
 include: "workflow/rules/align.smk"
+include: "workflow/rules/teacher.smk"
+include: "workflow/rules/distill.smk"
+include: "workflow/rules/predict.smk"
+include: "workflow/rules/evaluate.smk"
 
 
 rule all:

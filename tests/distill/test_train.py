@@ -12,7 +12,6 @@ import torch
 from torch import nn
 from torch.utils.data import DataLoader
 
-from conftest import RADAR, TIMES
 from floodkd.config import validate_config
 from floodkd.distill import train as train_module
 from floodkd.distill.data import collate
@@ -28,6 +27,7 @@ from floodkd.distill.train import (
 from floodkd.errors import InputError
 from floodkd.models.checkpoint import load_checkpoint
 from floodkd.models.teacher import RadarTeacher
+from tests.distill.conftest import RADAR, TIMES
 
 TINY_MODELS = {
     "teacher": {"image_size": 16, "hidden_size": 16, "num_hidden_layers": 1,
@@ -41,8 +41,9 @@ def tiny_config(results_dir: Path, source: str, target: str, **training) -> dict
               "inputs": {"sar": {"glob": "s1/*.tif"}, "terrain": {"glob": "dem/*.tif"}}}
     return validate_config({
         "results_dir": str(results_dir),
-        "demo": {"out": str(results_dir)},  # truth lies in results/<region>/truth in the tests
-        "regions": {source: {**region, "role": "source"}, target: {**region, "role": "target"}},
+        "regions": {source: {**region, "role": "source"},
+                    target: {**region, "role": "target",
+                             "truth": f"{results_dir}/{target}/truth/*.tif"}},
         "align": {"time_window_days": 0.5},
         "models": TINY_MODELS,
         "training": {"teacher_epochs": 1, "distill_epochs": 1, "finetune_epochs": 1,

@@ -2,10 +2,7 @@
 
 from __future__ import annotations
 
-import importlib.util
 import json
-import sys
-from pathlib import Path
 
 import numpy as np
 import pytest
@@ -22,13 +19,7 @@ from floodkd.evaluate.evaluate import (
     truth_times,
 )
 from floodkd.grid import RegionGrid
-
-# the synthetic-cube helpers live beside the distill tests; load them by path
-_spec = importlib.util.spec_from_file_location(
-    "distill_cube_helpers", Path(__file__).parents[1] / "distill" / "conftest.py")
-cube_helpers = importlib.util.module_from_spec(_spec)
-sys.modules[_spec.name] = cube_helpers  # dataclasses look their module up while defining
-_spec.loader.exec_module(cube_helpers)
+from tests.distill import conftest as cube_helpers  # the synthetic-cube writer
 
 REQUIRED_KEYS = {*MODEL_NAMES, "label_fraction", "ece", "uncertainty_error_auroc"}
 
@@ -38,7 +29,7 @@ def test_truth_times_match_nearest_within_tolerance(tmp_path):
         (tmp_path / f"inundation_{stamp}.tif").touch()
     cube_times = np.array(["2024-01-01T06:00", "2024-01-02T06:00", "2024-01-03T06:00"],
                           dtype="datetime64[ns]")
-    found = truth_times(tmp_path, cube_times, tolerance_hours=12)
+    found = truth_times(list(tmp_path.glob("*.tif")), cube_times, tolerance_hours=12)
     assert {k: p.name for k, p in found.items()} == {
         0: "inundation_20240101T060010.tif", 2: "inundation_20240103T000000.tif"}
 
@@ -89,8 +80,9 @@ def test_evaluate_writes_required_metrics(tmp_path):
               "inputs": {"sar": {"glob": "s1/*.tif"}, "terrain": {"glob": "dem/*.tif"}}}
     from floodkd.config import validate_config
     config = validate_config({
-        "results_dir": str(results), "demo": {"out": str(results)},
-        "regions": {"src": {**region, "role": "source"}, "tgt": {**region, "role": "target"}},
+        "results_dir": str(results),
+        "regions": {"src": {**region, "role": "source"},
+                    "tgt": {**region, "role": "target", "truth": f"{results}/tgt/truth/*.tif"}},
         "align": {"time_window_days": 0.5},
         "models": {"teacher": {"image_size": 16, "hidden_size": 16, "num_hidden_layers": 1,
                                "num_attention_heads": 2, "intermediate_size": 32},

@@ -39,4 +39,9 @@ def all_outputs():
     outputs = []
     for region in REGIONS:
         outputs += [f"{RESULTS}/{region}/cube.zarr", f"{RESULTS}/{region}/tiles.parquet"]
+    for region in TARGETS:
+        outputs.append(f"{RESULTS}/{region}/eval/metrics.json")
+        for scenario in config["predict"]["scenarios"]:
+            outputs += [f"{RESULTS}/{region}/maps/flood_{kind}_{scenario}.tif"
+                        for kind in ("probability", "uncertainty")]
     return outputs

@@ -25,7 +25,7 @@ __all__ = ["add_arguments", "run", "resolve_scenario", "checkpoint_sha256", "inp
 
 log = logging.getLogger(__name__)
 OBSERVED = "observed"
-DEFAULTS = {"tile_px": 256, "overlap_px": 32, "mc_samples": 8}
+MEMBER_GLOB = "member-*.safetensors"  # the distilled ensemble that the maps come from
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
@@ -57,8 +57,8 @@ def resolve_scenario(config: dict[str, Any], name: str) -> dict[str, float]:
 
 
 def checkpoint_sha256(student_dir: Path) -> str:
-    """sha256 over the student's safetensors files (sorted by name), for provenance."""
-    files = sorted(student_dir.glob("*.safetensors"))
+    """sha256 over the ensemble members' safetensors files (sorted by name), for provenance."""
+    files = sorted(student_dir.glob(MEMBER_GLOB))
     if not files:
         raise InputError(student_dir, "no *.safetensors files", "run `floodkd distill` first")
     digest = hashlib.sha256()
@@ -141,7 +141,7 @@ def run(args: argparse.Namespace) -> None:
 
     config = load_config(args.config)
     region = region_config(config, args.region)
-    settings = {**DEFAULTS, **config.get("predict", {})}
+    settings = config["predict"]
     scenario = resolve_scenario(config, args.scenario)
     student_dir, cube_path = Path(args.student), Path(args.cube)
     model_sha256 = checkpoint_sha256(student_dir)
@@ -155,7 +155,7 @@ def run(args: argparse.Namespace) -> None:
     when = pd.Timestamp(cube["time"].values[time_index]).tz_localize(None).to_pydatetime()
     device = args.device or ("cuda" if torch.cuda.is_available() else "cpu")
     ensemble = StudentEnsemble.load(student_dir, device=device)
-    multiple = 2 ** ensemble.config.depth
+    multiple = 2 ** ensemble.members[0].config.depth
     predict_window = student_window_predictor(
         cube, time_index, ensemble, scenario, int(settings["mc_samples"]), multiple
     )
@@ -163,7 +163,7 @@ def run(args: argparse.Namespace) -> None:
         region=args.region, scenario=args.scenario,
         scenario_datetime=when.replace(tzinfo=UTC),
         model_sha256=model_sha256,
-        input_files=[str(cube_path), *map(str, sorted(student_dir.glob("*.safetensors")))],
+        input_files=[str(cube_path), *map(str, sorted(student_dir.glob(MEMBER_GLOB)))],
         synthetic=bool(region.get("synthetic", False)),
         extra={f"scenario_{k}": f"{v:g}" for k, v in scenario.items()},
     )

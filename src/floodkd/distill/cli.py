@@ -1,0 +1,33 @@
+"""``floodkd distill --config C --region R --teacher results/teacher --out results/R/student``."""
+
+from __future__ import annotations
+
+import argparse
+import logging
+from pathlib import Path
+
+from floodkd.config import load_config
+from floodkd.distill.train import distill_region
+
+log = logging.getLogger(__name__)
+
+
+def add_arguments(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("--config", required=True, help="workflow config YAML")
+    parser.add_argument("--region", required=True, help="region name in the config")
+    parser.add_argument("--teacher", required=True,
+                        help="teacher folder (holding teacher.safetensors) or the file itself")
+    parser.add_argument("--out", required=True, help="output folder for the student ensemble")
+
+
+def teacher_weights(path: str | Path) -> Path:
+    """``results/teacher`` or ``results/teacher/teacher.safetensors`` -> the weights file."""
+    path = Path(path)
+    return path / "teacher.safetensors" if path.is_dir() else path
+
+
+def run(args: argparse.Namespace) -> None:
+    document = distill_region(load_config(args.config), args.region,
+                              teacher_weights(args.teacher), args.out)
+    log.info("student ensemble written to %s (temperature %.3f, %d held-out times)",
+             args.out, document["temperature"], len(document["holdout_times"]))

@@ -1,0 +1,318 @@
+"""Training samples over a region's datacube: (tile, time) pairs read lazily from Zarr.
+
+A sample is one tile of ``tiles.parquet`` at one cube time. The cube is opened lazily
+(``xarray.open_zarr``) and each sample reads only its own window with ``isel``, so memory is
+bounded by the batch, never by the region. Which (tile, time) pairs exist is decided up front
+from the small per-time presence flags and a one-off count of labelled pixels per tile.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Sequence
+from dataclasses import dataclass
+from pathlib import Path
+
+import geopandas as gpd
+import numpy as np
+import pandas as pd
+import torch
+import xarray as xr
+from torch.utils.data import Dataset
+
+from floodkd.errors import InputError
+from floodkd.models.channels import (
+    MODALITIES,
+    MODALITY_CHANNELS,
+    STUDENT_CHANNELS,
+    presence_vector,
+    student_image,
+    teacher_image,
+)
+
+__all__ = [
+    "LABEL_NODATA",
+    "TERRAIN_VARIABLES",
+    "RegionData",
+    "open_region",
+    "open_cube",
+    "read_tiles",
+    "label_class_counts",
+    "holdout_mask",
+    "select_samples",
+    "padded_size",
+    "CubeTileDataset",
+    "collate",
+]
+
+LABEL_NODATA = 255
+TERRAIN_VARIABLES = ("elevation_m", "hand_m", "coast_distance_m")
+RADAR_VARIABLES = ("vv_db", "vh_db")
+# modality of the student's presence vector -> its per-time presence flag in the cube
+PRESENCE_FLAGS = {modality: f"{modality}_present" for modality in MODALITIES}
+TILE_COLUMNS = ("tile_id", "row_off", "col_off", "height", "width", "split")
+
+
+@dataclass
+class RegionData:
+    """One region's aligned inputs: the lazy cube, its tile index and their paths."""
+
+    name: str
+    cube_path: Path
+    cube: xr.Dataset
+    tiles: pd.DataFrame
+
+
+def open_cube(path: str | Path, required: Sequence[str] = TERRAIN_VARIABLES) -> xr.Dataset:
+    """Open ``cube.zarr`` lazily and check it holds the ``required`` variables."""
+    path = Path(path)
+    if not path.exists():
+        raise InputError(path, "the datacube does not exist",
+                         "run `floodkd align` for this region first")
+    try:
+        cube = xr.open_zarr(path)
+    except Exception as error:  # zarr raises several types for a broken store
+        raise InputError(path, f"cannot open the datacube ({error})",
+                         "rerun `floodkd align` for this region") from error
+    missing = [name for name in required if name not in cube.variables]
+    if missing:
+        raise InputError(path, f"the datacube lacks variables {missing}",
+                         "rerun `floodkd align`; docs/data-contracts.md lists the variables")
+    return cube
+
+
+def read_tiles(path: str | Path, cube: xr.Dataset | None = None) -> pd.DataFrame:
+    """Read ``tiles.parquet`` (GeoParquet) and check its columns and windows."""
+    path = Path(path)
+    if not path.exists():
+        raise InputError(path, "the tile index does not exist",
+                         "run `floodkd align` for this region first")
+    tiles = pd.DataFrame(gpd.read_parquet(path))
+    missing = [c for c in TILE_COLUMNS if c not in tiles.columns]
+    if missing:
+        raise InputError(path, f"the tile index lacks columns {missing}",
+                         "rerun `floodkd align`; docs/data-contracts.md lists the columns")
+    if cube is not None:
+        rows, cols = cube.sizes["y"], cube.sizes["x"]
+        outside = (tiles.row_off < 0) | (tiles.col_off < 0) | (
+            tiles.row_off + tiles.height > rows) | (tiles.col_off + tiles.width > cols)
+        if outside.any():
+            raise InputError(path, f"tiles {list(tiles.tile_id[outside])} lie outside the "
+                             f"{rows}x{cols} cube", "rerun `floodkd align` so both match")
+    return tiles.reset_index(drop=True)
+
+
+def open_region(results_dir: str | Path, region: str, required: Sequence[str]) -> RegionData:
+    """The cube and tiles of ``results/<region>/`` (the Align contract)."""
+    base = Path(results_dir) / region
+    cube = open_cube(base / "cube.zarr", required)
+    return RegionData(region, base / "cube.zarr", cube, read_tiles(base / "tiles.parquet", cube))
+
+
+def label_class_counts(cube: xr.Dataset, tiles: pd.DataFrame) -> np.ndarray:
+    """Labelled pixels per (tile, time, class): an int64 array (tiles, times, 2) of dry, water.
+
+    Reads only the ``label`` variable, one tile window at a time.
+    """
+    counts = np.zeros((len(tiles), cube.sizes["time"], 2), dtype=np.int64)
+    if "label" not in cube:
+        return counts
+    for i, tile in enumerate(tiles.itertuples()):
+        window = cube["label"].isel(y=slice(tile.row_off, tile.row_off + tile.height),
+                                    x=slice(tile.col_off, tile.col_off + tile.width))
+        counts[i, :, 0] = (window == 0).sum(("y", "x")).values
+        counts[i, :, 1] = (window == 1).sum(("y", "x")).values
+    return counts
+
+
+def holdout_mask(
+    times: np.ndarray, radar_present: np.ndarray, fraction: float, window_days: float
+) -> np.ndarray:
+    """Times held out of training: from the last ``fraction`` of radar passes onwards.
+
+    The cut is temporal: every time at or after the first held-out pass, less the radar
+    matching window (a time before it may carry that pass's backscatter), is held out, so
+    neither the held-out passes nor their radar reach distillation or fine-tuning.
+    """
+    times = np.asarray(times, dtype="datetime64[ns]")
+    passes = np.sort(times[np.asarray(radar_present, dtype=bool)])
+    held = np.zeros(times.shape, dtype=bool)
+    n_held = math.ceil(fraction * passes.size)
+    if n_held == 0 or passes.size < 2:  # with one pass, nothing would be left to learn from
+        return held
+    n_held = min(n_held, passes.size - 1)
+    cutoff = passes[passes.size - n_held] - np.timedelta64(int(window_days * 86400), "s")
+    return times >= cutoff
+
+
+def select_samples(
+    tiles: pd.DataFrame,
+    splits: Sequence[str],
+    time_ok: np.ndarray,
+    labelled_pixels: np.ndarray | None = None,
+    require: str = "any",
+) -> list[tuple[int, int]]:
+    """(tile position, time index) pairs of tiles in ``splits`` at times where ``time_ok``.
+
+    ``labelled_pixels`` (tiles, times) and ``require``: ``"labels"`` keeps only pairs with
+    labelled pixels, ``"any"`` keeps all (a radar-only pair still gives soft targets).
+    """
+    positions = np.flatnonzero(tiles["split"].isin(list(splits)).to_numpy())
+    samples = []
+    for tile_pos in positions:
+        for t in np.flatnonzero(time_ok):
+            unlabelled = labelled_pixels is None or labelled_pixels[tile_pos, t] == 0
+            if require == "labels" and unlabelled:
+                continue
+            samples.append((int(tile_pos), int(t)))
+    return samples
+
+
+def padded_size(tiles: Sequence[pd.DataFrame], multiple: int) -> tuple[int, int]:
+    """A common (H, W): the largest tile, rounded up to ``multiple`` (what the models need)."""
+    height = max(int(t.height.max()) for t in tiles if len(t))
+    width = max(int(t.width.max()) for t in tiles if len(t))
+    return (math.ceil(height / multiple) * multiple, math.ceil(width / multiple) * multiple)
+
+
+class CubeTileDataset(Dataset):
+    """(tile, time) samples of one region's cube, padded to a common size.
+
+    Each item is a dict of tensors: ``teacher_image`` (3, H, W), ``radar_present`` (),
+    ``radar_valid`` (H, W) bool (finite VV and VH), ``student_image`` (C, H, W),
+    ``presence`` (3,) for the optical, gauge and GCM modalities,
+    ``gauge_history`` (G, L) metres with NaN for missing hours, ``label`` (H, W) int64 (0 dry,
+    1 water, 255 no label, also on padding), ``valid`` (H, W) bool (inside the tile),
+    ``window`` (row_off, col_off, height, width) and ``time_index``.
+    The store is opened on first use in each worker, never pickled with the dataset.
+    When all samples fit in ``cache_mb`` they are kept after their first read, so later
+    epochs of a small region cost no I/O; a large region is always read lazily.
+    """
+
+    def __init__(
+        self,
+        cube_path: str | Path,
+        tiles: pd.DataFrame,
+        samples: Sequence[tuple[int, int]],
+        size: tuple[int, int],
+        cache_mb: float = 0.0,
+    ):
+        self.cube_path = Path(cube_path)
+        self.windows = tiles[["row_off", "col_off", "height", "width"]].to_numpy(dtype=np.int64)
+        self.samples = list(samples)
+        self.size = size
+        # float32 planes per sample: teacher + student images, label (int64 = 2 planes), masks
+        sample_bytes = (3 + len(STUDENT_CHANNELS) + 4) * size[0] * size[1] * 4
+        self._cache: dict[int, dict[str, torch.Tensor]] | None = (
+            {} if len(self.samples) * sample_bytes <= cache_mb * 2**20 else None)
+        self._cube: xr.Dataset | None = None
+
+    def __len__(self) -> int:
+        return len(self.samples)
+
+    @property
+    def cube(self) -> xr.Dataset:
+        if self._cube is None:
+            # chunks=None: lazily indexed zarr arrays without dask, whose per-task overhead
+            # dwarfs reading one small window
+            self._cube = xr.open_zarr(self.cube_path, chunks=None)
+        return self._cube
+
+    def __getstate__(self) -> dict:
+        state = self.__dict__.copy()
+        state["_cube"] = None  # each DataLoader worker opens its own handle
+        return state
+
+    def __getitem__(self, index: int) -> dict[str, torch.Tensor]:
+        if self._cache is not None and index in self._cache:
+            return self._cache[index]
+        tile_pos, t = self.samples[index]
+        row_off, col_off, height, width = (int(v) for v in self.windows[tile_pos])
+        window = read_window(self.cube, t, row_off, col_off, height, width)
+        sample = sample_tensors(window, self.size, (row_off, col_off, height, width), t)
+        if self._cache is not None:
+            self._cache[index] = sample
+        return sample
+
+
+def read_window(
+    cube: xr.Dataset, t: int, row_off: int, col_off: int, height: int, width: int
+) -> xr.Dataset:
+    """The variables a sample needs, for one time and pixel window, loaded into memory."""
+    wanted = [name for name in (*RADAR_VARIABLES, "radar_present", *STUDENT_CHANNELS,
+                                *PRESENCE_FLAGS.values(), "gauge_history_m", "label")
+              if name in cube.variables]
+    part = cube[wanted].isel(y=slice(row_off, row_off + height), x=slice(col_off, col_off + width))
+    if "time" in part.dims:
+        part = part.isel(time=t)
+    return part.load()
+
+
+def _flag(window: xr.Dataset, name: str) -> bool:
+    return bool(window[name].values) if name in window else False
+
+
+def sample_tensors(
+    window: xr.Dataset, size: tuple[int, int], bounds: tuple[int, int, int, int], t: int
+) -> dict[str, torch.Tensor]:
+    """Turn one loaded window into the model inputs (see ``CubeTileDataset``), padded to size."""
+    height, width = bounds[2], bounds[3]
+    radar = _flag(window, "radar_present") and all(v in window for v in RADAR_VARIABLES)
+    if radar:
+        vv, vh = window["vv_db"].values, window["vh_db"].values
+        radar_image = teacher_image(vv, vh)
+        radar_valid = np.isfinite(vv) & np.isfinite(vh)
+    else:
+        radar_image = np.zeros((3, height, width), dtype=np.float32)
+        radar_valid = np.zeros((height, width), dtype=bool)
+    presence = {m: _flag(window, flag) for m, flag in PRESENCE_FLAGS.items()}
+    # water_depth_m is derived by student_image; a variable the cube lacks leaves its
+    # modality absent (zeroed) rather than failing
+    arrays = {name: window[name].values for name in STUDENT_CHANNELS if name in window}
+    for modality in MODALITIES:
+        needed = [n for n in MODALITY_CHANNELS[modality] if n != "water_depth_m"]
+        presence[modality] = presence[modality] and all(n in arrays for n in needed)
+    image = student_image(arrays, presence)
+    if "gauge_history_m" in window:
+        history = window["gauge_history_m"].values.astype(np.float32)
+    else:
+        history = np.full((1, 1), np.nan, dtype=np.float32)
+    if "label" in window:
+        label = window["label"].values.astype(np.int64)
+    else:
+        label = np.full((height, width), LABEL_NODATA, dtype=np.int64)
+    pad = ((0, size[0] - height), (0, size[1] - width))
+    return {
+        "teacher_image": torch.from_numpy(_pad(radar_image, pad, 0.0)),
+        "radar_present": torch.tensor(float(radar)),
+        "radar_valid": torch.from_numpy(np.pad(radar_valid, pad)),
+        "student_image": torch.from_numpy(_pad(np.asarray(image, dtype=np.float32), pad, 0.0)),
+        "presence": torch.from_numpy(presence_vector(presence)),
+        "gauge_history": torch.from_numpy(history),
+        "label": torch.from_numpy(np.pad(label, pad, constant_values=LABEL_NODATA)),
+        "valid": torch.from_numpy(np.pad(np.ones((height, width), bool), pad)),
+        "window": torch.tensor(bounds, dtype=torch.int64),
+        "time_index": torch.tensor(t, dtype=torch.int64),
+    }
+
+
+def collate(samples: list[dict[str, torch.Tensor]]) -> dict[str, torch.Tensor]:
+    """Stack samples into a batch; gauge histories of regions with different gauge counts
+    or lengths are padded with NaN (missing), which the student masks out."""
+    batch = {}
+    for key in samples[0]:
+        if key == "gauge_history":
+            gauges = max(s[key].shape[0] for s in samples)
+            lags = max(s[key].shape[1] for s in samples)
+            padded = torch.full((len(samples), gauges, lags), float("nan"))
+            for i, s in enumerate(samples):
+                g, lag = s[key].shape
+                padded[i, :g, lags - lag:] = s[key]  # align on the last (current) hour
+            batch[key] = padded
+        else:
+            batch[key] = torch.stack([s[key] for s in samples])
+    return batch
+
+
+def _pad(image: np.ndarray, pad: tuple, value: float) -> np.ndarray:
+    return np.pad(image, ((0, 0), *pad), constant_values=value).astype(np.float32)

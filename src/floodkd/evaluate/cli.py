@@ -1,0 +1,29 @@
+"""``floodkd evaluate --config C --region R --teacher T --student S --out results/R/eval``."""
+
+from __future__ import annotations
+
+import argparse
+import logging
+
+from floodkd.config import load_config
+from floodkd.distill.cli import teacher_weights
+from floodkd.evaluate.evaluate import evaluate_region
+
+log = logging.getLogger(__name__)
+
+
+def add_arguments(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("--config", required=True, help="workflow config YAML")
+    parser.add_argument("--region", required=True, help="region name in the config")
+    parser.add_argument("--teacher", required=True,
+                        help="teacher folder (holding teacher.safetensors) or the file itself")
+    parser.add_argument("--student", required=True, help="the region's student folder")
+    parser.add_argument("--out", required=True,
+                        help="output folder for metrics.json, metrics.md, metrics_by_subset.json")
+
+
+def run(args: argparse.Namespace) -> None:
+    metrics = evaluate_region(load_config(args.config), args.region,
+                              teacher_weights(args.teacher), args.student, args.out)
+    log.info("evaluation written to %s: distilled student IoU %s", args.out,
+             metrics["student_distilled"]["iou"])
