@@ -27,11 +27,13 @@ COMMANDS = {
 
 
 def _parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(prog="floodkd", description="Coastal flood-risk maps by cross-modal knowledge distillation.")
+    parser = argparse.ArgumentParser(
+        prog="floodkd", description="Coastal flood-risk maps by cross-modal knowledge distillation."
+    )
     parser.add_argument("--version", action="version", version=f"floodkd {__version__}")
     parser.add_argument("-v", "--verbose", action="store_true", help="debug logging")
     sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
-    for name, (module, help_text) in COMMANDS.items():
+    for name, (_, help_text) in COMMANDS.items():
         sub.add_parser(name, help=help_text, add_help=False)
     return parser
 

@@ -30,7 +30,8 @@ def region_outline(region: dict[str, Any]) -> BaseGeometry:
         raise InputError(path, f"cannot read the region outline ({error})",
                          "point area_file at a GeoJSON or GeoPackage file") from error
     if frame.crs is None:
-        raise InputError(path, "the region outline has no CRS", "save it with a CRS (e.g. EPSG:4326)")
+        raise InputError(path, "the region outline has no CRS",
+                         "save it with a CRS (e.g. EPSG:4326)")
     if frame.empty:
         raise InputError(path, "the region outline has no features", "add the region's polygon")
     return frame.to_crs("EPSG:4326").geometry.union_all()

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-from tests.align import fakes
 import geopandas as gpd
 import numpy as np
 import pytest
@@ -13,6 +12,7 @@ from odc.geo.xr import ODCExtensionDs  # noqa: F401  (registers .odc)
 from floodkd.cli import main
 from floodkd.config import load_config
 from floodkd.grid import RegionGrid
+from tests.align import fakes
 
 T_RADAR1, T_OPTICAL, T_RADAR2 = 0, 1, 2  # the cube's three times, in order
 
@@ -186,6 +186,7 @@ def test_tiles_have_fractions_and_disjoint_splits(aligned):
         clash = (window != "") & (window != tile.split)
         assert not clash.any(), tile.tile_id
         window[:] = tile.split
+    assert (owner != "").all()  # the tiles cover the whole grid
 
 
 def test_optional_modalities_absent(tmp_path):

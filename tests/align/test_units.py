@@ -4,7 +4,6 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from tests.align import fakes
 import numpy as np
 import pytest
 import xarray as xr
@@ -14,6 +13,7 @@ from shapely.geometry import box
 from floodkd.align import gauges, gcm, terrain, tiles
 from floodkd.align.times import match_nearest, time_axis, to_utc_naive
 from floodkd.grid import RegionGrid
+from tests.align import fakes
 
 
 def test_match_nearest_within_window():
@@ -40,21 +40,29 @@ def test_tiles_cover_the_axis_with_the_overlap(length, tile, overlap):
         assert starts[-1] - starts[-2] <= tile - overlap  # last one flush with the edge
 
 
-def test_splits_are_blocked_deterministic_and_disjoint():
-    table = tiles.tile_windows((500, 400), 64, 16)
-    splits = tiles.assign_splits(table[:, 0], table[:, 1], 2, 0.2, 0.2)
-    again = tiles.assign_splits(table[:, 0], table[:, 1], 2, 0.2, 0.2)
+def test_splits_are_blocked_deterministic_disjoint_and_cover_the_grid():
+    shape = (500, 400)
+    table = tiles.tile_windows(shape, 64, 16, block_tiles=2)
+    splits = tiles.assign_splits(table[:, 0], table[:, 1], 0.2, 0.2)
+    again = tiles.assign_splits(table[:, 0], table[:, 1], 0.2, 0.2)
     np.testing.assert_array_equal(splits, again)
     assert set(splits) == {"train", "val", "test"}
-    for (i, j), split in zip(table[:, :2], splits, strict=True):  # one split per 2x2 block
-        assert split == splits[(table[:, 0] // 2 == i // 2) & (table[:, 1] // 2 == j // 2)][0]
-    keep = tiles.drop_cross_split_overlaps(table, splits)
-    assert keep.sum() < len(keep) and (splits[~keep] != "test").all()
-    owner = np.full((500, 400), "", dtype=object)
-    for (_, _, r, c, h, w), split in zip(table[keep], splits[keep], strict=True):
+    owner = np.full(shape, "", dtype=object)
+    for (_, _, _, _, r, c, h, w), split in zip(table, splits, strict=True):
+        assert h <= 64 and w <= 64
         window = owner[r:r + h, c:c + w]
-        assert not ((window != "") & (window != split)).any()
+        assert not ((window != "") & (window != split)).any()  # splits share no pixel
         window[:] = split
+    assert (owner != "").all()  # every pixel lies in some tile
+    first_block = (table[:, 0] == 0) & (table[:, 1] == 0)  # overlapping tiles inside a block
+    block_rows = tiles.block_edges(shape[0], 128)[1]
+    np.testing.assert_array_equal(np.unique(table[first_block, 4]),
+                                  tiles.tile_starts(block_rows, 64, 16))
+
+
+def test_split_blocks_have_no_slivers():
+    np.testing.assert_array_equal(tiles.block_edges(194, 128), [0, 97, 194])
+    np.testing.assert_array_equal(tiles.block_edges(40, 128), [0, 40])
 
 
 def test_window_fractions():

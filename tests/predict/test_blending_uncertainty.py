@@ -5,22 +5,22 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from floodkd.predict.blending import blend_weights, ramp_1d, tile_offsets, tile_windows
+from floodkd.predict.blending import blend_weights, ramp_1d, tile_windows
 from floodkd.predict.uncertainty import binary_entropy, sample_statistics
 
 
-def test_tile_offsets_cover_with_full_tiles_and_overlap():
-    assert tile_offsets(100, 32, 8) == [0, 24, 48, 68]
-    assert tile_offsets(20, 32, 8) == [0]
+def test_tile_windows_cover_with_full_tiles_and_overlap():
+    rows = tile_windows((100, 100), 32, 8)
+    assert [w.col_off for w in rows[0]] == [0, 24, 48, 68]
     rows = tile_windows((20, 100), 32, 8)
     assert len(rows) == 1 and rows[0][0].height == 20  # clipped to a short grid
     assert all(w.width == 32 for w in rows[0])
 
 
-def test_tile_offsets_without_overlap_and_bad_overlap():
-    assert tile_offsets(100, 64, 0) == [0, 36]
-    with pytest.raises(ValueError, match="overlap_px"):
-        tile_offsets(100, 64, 64)
+def test_tile_windows_without_overlap_and_bad_overlap():
+    assert [w.col_off for w in tile_windows((64, 100), 64, 0)[0]] == [0, 36]
+    with pytest.raises(ValueError, match="overlap"):
+        tile_windows((100, 100), 64, 64)
 
 
 def test_weights_strictly_positive_and_smooth():

@@ -12,7 +12,6 @@ scores per evaluation subset, plus what was evaluated) and ``metrics.md`` (a tab
 from __future__ import annotations
 
 import glob
-
 import json
 import logging
 import math

@@ -12,7 +12,9 @@ from dataclasses import dataclass
 
 import numpy as np
 
-__all__ = ["Window", "tile_offsets", "tile_windows", "ramp_1d", "blend_weights"]
+from floodkd.align.tiles import tile_starts
+
+__all__ = ["Window", "tile_windows", "ramp_1d", "blend_weights"]
 
 
 @dataclass(frozen=True)
@@ -25,35 +27,16 @@ class Window:
     width: int
 
 
-def tile_offsets(length: int, tile_px: int, overlap_px: int) -> list[int]:
-    """Start offsets of tiles of ``tile_px`` covering ``length`` pixels with ``overlap_px``.
-
-    Tiles step by ``tile_px - overlap_px``; the last tile is aligned to the end so every tile
-    has the full size (models want fixed, patch-aligned sizes). A length shorter than one
-    tile gives one tile at 0 (it is clipped to the length by ``tile_windows``).
-    """
-    if tile_px <= 0 or length <= 0:
-        raise ValueError(f"tile_px and length must be positive, got {tile_px}, {length}")
-    if not 0 <= overlap_px < tile_px:
-        raise ValueError(f"overlap_px must be in [0, tile_px), got {overlap_px} for {tile_px}")
-    if length <= tile_px:
-        return [0]
-    stride = tile_px - overlap_px
-    offsets = list(range(0, length - tile_px, stride))
-    offsets.append(length - tile_px)
-    return offsets
-
-
 def tile_windows(shape: tuple[int, int], tile_px: int, overlap_px: int) -> list[list[Window]]:
     """The tiles covering a (rows, cols) grid, grouped by tile row, top to bottom."""
     rows, cols = shape
-    col_offsets = tile_offsets(cols, tile_px, overlap_px)
+    col_offsets = tile_starts(cols, tile_px, overlap_px)
     return [
         [
-            Window(row_off, col_off, min(tile_px, rows), min(tile_px, cols))
+            Window(int(row_off), int(col_off), min(tile_px, rows), min(tile_px, cols))
             for col_off in col_offsets
         ]
-        for row_off in tile_offsets(rows, tile_px, overlap_px)
+        for row_off in tile_starts(rows, tile_px, overlap_px)
     ]
 
 
