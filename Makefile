@@ -9,13 +9,19 @@ BIN := $(VENV)/bin
 # Snakemake rules call `floodkd`, so the venv's bin must be on PATH for them.
 export PATH := $(abspath $(BIN)):$(PATH)
 
-.PHONY: run test setup demo lint clean
+.PHONY: run test test-slow setup demo lint clean
+
+SNAKEMAKE := $(BIN)/snakemake --profile workflow/profiles/default
 
 run: setup demo
-	$(BIN)/snakemake --cores $(CORES) --profile workflow/profiles/default
+	$(SNAKEMAKE) --cores $(CORES)
 
 test: setup
 	$(BIN)/pytest
+
+# the slow tests, the end-to-end workflow among them (CI runs these too)
+test-slow: setup
+	$(BIN)/pytest -m slow
 
 setup: $(VENV)/.installed
 
@@ -26,8 +32,9 @@ $(VENV)/.installed: pyproject.toml
 	$(BIN)/pip install --quiet -e ".[dev]"
 	touch $@
 
+# A run of its own first, because the other rules find their inputs by globbing data/.
 demo: setup
-	test -f data/demo/manifest.json || $(BIN)/floodkd demo --out data/demo
+	test -f data/demo/manifest.json || $(SNAKEMAKE) --cores 1 demo
 
 lint: setup
 	$(BIN)/ruff check src tests benchmarks

@@ -18,9 +18,10 @@ from floodkd.cli import main
 from floodkd.grid import RegionGrid
 
 REPO = Path(__file__).parents[1]
+pytestmark = pytest.mark.slow  # about 3 minutes on two cores; CI runs it (`make test-slow`)
 
 # Just enough training to exercise every stage; the shipped config trains for real.
-TINY_TRAINING = {"teacher_epochs": 1, "student_epochs": 1, "finetune_epochs": 1,
+TINY_TRAINING = {"teacher_epochs": 1, "distill_epochs": 1, "finetune_epochs": 1,
                  "ensemble_members": 2, "batch_size": 4}
 
 
