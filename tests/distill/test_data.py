@@ -7,7 +7,9 @@ import pytest
 import torch
 
 from floodkd.distill.data import (
+    LABEL_NODATA,
     CubeTileDataset,
+    augment_batch,
     holdout_mask,
     label_class_counts,
     open_cube,
@@ -115,3 +117,38 @@ def test_cube_missing_variable_raises(synthetic_region):
     with pytest.raises(InputError, match="lacks variables"):
         open_cube(synthetic_region.cube_path, ["elevation_m", "no_such_var"])
     assert SIZE_PX == open_cube(synthetic_region.cube_path).sizes["y"]
+
+
+def test_label_tiles_hide_other_tiles_labels(synthetic_region):
+    data = open_region(synthetic_region.results_dir, synthetic_region.name, ["label"])
+    counts = label_class_counts(data.cube, data.tiles).sum(-1)
+    samples = select_samples(data.tiles, ["train", "val"], RADAR, counts, "labels")
+    train_tiles = list(np.flatnonzero(data.tiles["split"].to_numpy() == "train"))
+    dataset = CubeTileDataset(data.cube_path, data.tiles, samples,
+                              padded_size([data.tiles], 8), label_tiles=train_tiles)
+    for index, (tile, _) in enumerate(samples):
+        labels = dataset[index]["label"]
+        if tile in train_tiles:
+            assert (labels != LABEL_NODATA).any()
+        else:
+            assert (labels == LABEL_NODATA).all()  # radar still there, labels hidden
+            assert dataset[index]["radar_valid"].any()
+
+
+def test_augment_moves_every_pixel_grid_entry_together():
+    generator = torch.Generator().manual_seed(0)
+    label = torch.arange(16).reshape(1, 4, 4).repeat(8, 1, 1)
+    batch = {"label": label, "valid": label % 3 == 0,
+             "teacher_image": label[:, None].float().repeat(1, 3, 1, 1),
+             "presence": torch.ones(8, 3)}
+    out = augment_batch(batch, generator)
+    assert torch.equal(out["presence"], batch["presence"])  # off-grid entries untouched
+    assert torch.equal(out["valid"], out["label"] % 3 == 0)
+    assert torch.equal(out["teacher_image"][:, 1], out["label"].float())
+    # each sample is a permutation of the same pixels, and the 8 symmetries all occur
+    flat = out["label"].reshape(8, -1)
+    assert all(torch.equal(row.sort().values, torch.arange(16)) for row in flat)
+    draws = {tuple(row.tolist()) for row in flat}
+    assert len(draws) > 1
+    many = augment_batch({"label": label.repeat(8, 1, 1)}, generator)["label"]
+    assert len({tuple(row.flatten().tolist()) for row in many}) == 8

@@ -27,7 +27,7 @@ from floodkd.distill.train import (
 from floodkd.errors import InputError
 from floodkd.models.checkpoint import load_checkpoint
 from floodkd.models.teacher import RadarTeacher
-from tests.distill.conftest import RADAR, TIMES
+from tests.distill.conftest import TIMES
 
 TINY_MODELS = {
     "teacher": {"image_size": 16, "hidden_size": 16, "num_hidden_layers": 1,
@@ -67,7 +67,10 @@ def test_train_teacher_writes_loadable_checkpoint(trained_teacher):
     assert teacher.config.hidden_size == 16
     assert meta["source_regions"] == ["toy"]
     assert 0 <= meta["metrics"]["val"]["val_iou"] <= 1
-    assert meta["metrics"]["train_samples"] == 5 * int(RADAR.sum())  # 5 train tiles
+    # train and val tiles (5 + 2) at the radar passes before the held-out ones (0, 1, 3)
+    assert meta["metrics"]["train_samples"] == 7 * 3
+    assert meta["metrics"]["val_samples"] == 7 * 2  # the held-out passes 5, 6
+    assert 0 <= meta["metrics"]["val"]["val_otsu_iou"] <= 1
     assert (out / "teacher_log.csv").read_text().splitlines()[0].startswith("epoch,")
     assert not (out / "checkpoints").exists()  # resume state removed once finished
     logits, _ = teacher(torch.zeros(1, 3, 16, 16))
@@ -81,9 +84,9 @@ def test_distill_writes_ensemble_and_never_uses_held_out(trained_teacher, synthe
     used_times: set[int] = set()
     original = train_module.CubeTileDataset
 
-    def spying_dataset(cube_path, tiles, samples, size, cache_mb=0.0):
+    def spying_dataset(cube_path, tiles, samples, size, cache_mb=0.0, label_tiles=None):
         used_times.update(t for _, t in samples)
-        return original(cube_path, tiles, samples, size, cache_mb)
+        return original(cube_path, tiles, samples, size, cache_mb, label_tiles)
 
     monkeypatch.setattr(train_module, "CubeTileDataset", spying_dataset)
     out = tmp_path / "student"
@@ -181,3 +184,62 @@ def test_resume_ignores_state_of_other_settings(tmp_path):
 def test_unknown_training_key_is_an_input_error():
     with pytest.raises(InputError, match="epochz"):
         training_settings({"training": {"epochz": 3}})
+
+
+def test_teacher_samples_split_train_and_val_tiles_in_time():
+    """Regression: the teacher was trained on train tiles only; on the demo coast those are
+    all sea, so it never saw dry land and scored val IoU 0.05. Train and val tiles are now
+    split in time; test tiles are never used."""
+    import pandas as pd
+
+    tiles = pd.DataFrame({"split": ["train", "val", "test", "train"]})
+    radar = np.array([1, 1, 0, 1, 1], bool)
+    held = np.array([0, 0, 0, 1, 1], bool)
+    labelled = np.ones((4, 5), int)
+    labelled[3, 1] = 0  # an unlabelled pair is never a teacher sample
+    train, val = train_module.teacher_samples(tiles, radar, labelled, held)
+    assert sorted(train) == [(0, 0), (0, 1), (1, 0), (1, 1), (3, 0)]
+    assert sorted(val) == [(0, 3), (0, 4), (1, 3), (1, 4), (3, 3), (3, 4)]
+    # nothing held out: the spatial split stands
+    train, val = train_module.teacher_samples(tiles, radar, labelled, np.zeros(5, bool))
+    assert {tile for tile, _ in train} == {0, 3} and {tile for tile, _ in val} == {1}
+
+
+class _ConstantStudent(nn.Module):
+    """Logits (B, 2, H, W) of a fixed margin: water logit = margin, dry = 0."""
+
+    def __init__(self, margin: float):
+        super().__init__()
+        self.margin = margin
+
+    def forward(self, image, presence, history, mc_dropout=False):
+        logits = torch.zeros(image.shape[0], 2, *image.shape[-2:])
+        logits[:, 1] = self.margin
+        return logits, None
+
+
+def _label_batch(labels: torch.Tensor) -> dict[str, torch.Tensor]:
+    n = labels.shape[0]
+    return {"student_image": torch.zeros(n, 1, *labels.shape[-2:]),
+            "presence": torch.ones(n, 3), "gauge_history": torch.zeros(n, 1, 1),
+            "label": labels, "valid": torch.ones_like(labels, dtype=torch.bool)}
+
+
+def test_calibration_with_one_class_keeps_temperature_one():
+    """Regression: 722 dry-only validation pixels fitted T = 0.10 (the NLL of a one-class
+    set falls without bound as T -> 0), sharpening rather than calibrating the map."""
+    labels = torch.zeros(1, 30, 30, dtype=torch.long)  # 900 dry, no water
+    result = train_module.calibrate([_ConstantStudent(-1.0)], [_label_batch(labels)],
+                                    torch.device("cpu"))
+    assert result["temperature"] == 1.0 and "note" in result
+    assert result["pixels_per_class"] == [900, 0]
+
+
+def test_calibration_fits_when_both_classes_are_there():
+    labels = torch.zeros(1, 20, 20, dtype=torch.long)
+    labels[0, :, :5] = 1  # a quarter water; a margin of -4 is over-confident for the rest
+    result = train_module.calibrate([_ConstantStudent(-4.0)], [_label_batch(labels)],
+                                    torch.device("cpu"))
+    # the fitted softmax(-4 / T) should approach the water share 0.25: T = 4 / ln 3
+    assert result["temperature"] == pytest.approx(4 / np.log(3), rel=0.02)
+    assert result["ece_after"] < result["ece_before"]

@@ -188,3 +188,17 @@ def test_one_distillation_step_lowers_the_loss():
     before.backward()
     optimiser.step()
     assert loss() < before
+
+
+def test_no_checkerboard_on_a_uniform_input(student):
+    """Regression: a 2x2 stride-2 stem + pixel-shuffle head gave each pixel of a 2x2 cell
+    its own weights, so a uniform input came out as a checkerboard. Away from the tile
+    border a uniform input must give a (near) uniform output."""
+    image = torch.full((1, len(STUDENT_CHANNELS), 192, 192), 0.7)
+    presence = torch.ones(1, len(MODALITIES))
+    with torch.no_grad():
+        logits, _ = student(image, presence, torch.zeros(1, 1, 72))
+    interior = logits[0, 1, 80:112, 80:112]  # beyond the reach of the zero padding
+    phases = torch.stack([interior[i::2, j::2].mean() for i in (0, 1) for j in (0, 1)])
+    assert float(phases.max() - phases.min()) < 1e-3
+    assert float(interior.std()) < 1e-3

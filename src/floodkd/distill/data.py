@@ -43,6 +43,8 @@ __all__ = [
     "padded_size",
     "CubeTileDataset",
     "collate",
+    "SPATIAL_KEYS",
+    "augment_batch",
 ]
 
 LABEL_NODATA = 255
@@ -184,6 +186,8 @@ class CubeTileDataset(Dataset):
     ``gauge_history`` (G, L) metres with NaN for missing hours, ``label`` (H, W) int64 (0 dry,
     1 water, 255 no label, also on padding), ``valid`` (H, W) bool (inside the tile),
     ``window`` (row_off, col_off, height, width) and ``time_index``.
+    ``label_tiles`` (tile positions) hides the labels of every other tile (all 255), so a
+    tile can give radar soft targets without its labels reaching the task loss.
     The store is opened on first use in each worker, never pickled with the dataset.
     When all samples fit in ``cache_mb`` they are kept after their first read, so later
     epochs of a small region cost no I/O; a large region is always read lazily.
@@ -196,8 +200,11 @@ class CubeTileDataset(Dataset):
         samples: Sequence[tuple[int, int]],
         size: tuple[int, int],
         cache_mb: float = 0.0,
+        label_tiles: Sequence[int] | None = None,
     ):
         self.cube_path = Path(cube_path)
+        # tile positions whose labels the model may see; None: all (others read as 255)
+        self.label_tiles = None if label_tiles is None else {int(p) for p in label_tiles}
         self.windows = tiles[["row_off", "col_off", "height", "width"]].to_numpy(dtype=np.int64)
         self.samples = list(samples)
         self.size = size
@@ -230,6 +237,8 @@ class CubeTileDataset(Dataset):
         row_off, col_off, height, width = (int(v) for v in self.windows[tile_pos])
         window = read_window(self.cube, t, row_off, col_off, height, width)
         sample = sample_tensors(window, self.size, (row_off, col_off, height, width), t)
+        if self.label_tiles is not None and tile_pos not in self.label_tiles:
+            sample["label"] = torch.full_like(sample["label"], LABEL_NODATA)
         if self._cache is not None:
             self._cache[index] = sample
         return sample
@@ -316,3 +325,39 @@ def collate(samples: list[dict[str, torch.Tensor]]) -> dict[str, torch.Tensor]:
 
 def _pad(image: np.ndarray, pad: tuple, value: float) -> np.ndarray:
     return np.pad(image, ((0, 0), *pad), constant_values=value).astype(np.float32)
+
+
+# batch entries laid out on the pixel grid (last two dims y, x): augmentation moves them together
+SPATIAL_KEYS = ("teacher_image", "radar_valid", "student_image", "label", "valid")
+
+
+def augment_batch(batch: dict[str, torch.Tensor],
+                  generator: torch.Generator | None = None) -> dict[str, torch.Tensor]:
+    """A random symmetry of the square (flip and/or 90-degree rotation) per sample, applied
+    alike to every pixel-grid entry of the batch (images, labels, masks).
+
+    Why: with spatially blocked splits the train tiles of a small region can be mostly sea in
+    one corner; without it a model learns *where* water sits in a tile (position
+    embeddings, padding) instead of *what* water looks like. Non-square tiles are only
+    flipped. Entries off the grid (presence, gauge history, windows) are left as they are.
+    """
+    first = batch[SPATIAL_KEYS[0]] if SPATIAL_KEYS[0] in batch else batch["label"]
+    size = first.shape[0]
+    square = first.shape[-1] == first.shape[-2]
+    draws = torch.randint(0, 8 if square else 4, (size,), generator=generator)
+    out = dict(batch)
+    for key in SPATIAL_KEYS:
+        if key not in batch:
+            continue
+        samples = []
+        for i, code in enumerate(draws.tolist()):
+            x = batch[key][i]
+            if code & 1:
+                x = x.flip(-1)
+            if code & 2:
+                x = x.flip(-2)
+            if code & 4:
+                x = x.transpose(-1, -2)
+            samples.append(x)
+        out[key] = torch.stack(samples).contiguous()
+    return out

@@ -40,6 +40,7 @@ from floodkd.distill.data import (
     TERRAIN_VARIABLES,
     CubeTileDataset,
     RegionData,
+    augment_batch,
     collate,
     holdout_mask,
     label_class_counts,
@@ -56,7 +57,9 @@ from floodkd.distill.losses import (
     temperature_at,
 )
 from floodkd.errors import InputError
+from floodkd.evaluate.baselines import otsu_threshold_db
 from floodkd.evaluate.metrics import binary_scores
+from floodkd.models.channels import NORMALISATION
 from floodkd.models.checkpoint import load_checkpoint, save_checkpoint
 from floodkd.models.student import FloodStudent, Projection, StudentConfig
 from floodkd.models.teacher import RadarTeacher, TeacherConfig
@@ -70,6 +73,7 @@ __all__ = [
     "seed_everything",
     "run_phase",
     "train_teacher",
+    "teacher_samples",
     "distill_region",
     "STUDENT_FILE",
     "iso_times",
@@ -79,6 +83,7 @@ log = logging.getLogger(__name__)
 
 STUDENT_FILE = "student.json"
 STATE_DIR = "checkpoints"
+MIN_CALIBRATION_PIXELS = 50  # of each class, to fit a temperature at all
 
 
 @dataclass(frozen=True)
@@ -105,6 +110,7 @@ class TrainingConfig:
     seed: int = 0
     num_workers: int = 0
     sample_cache_mb: float = 512.0  # keep a region's samples in memory when they fit
+    augment: bool = True  # random flips/rotations of training tiles
     device: str = "auto"  # auto (CUDA when present), cpu, cuda
 
     @classmethod
@@ -198,6 +204,7 @@ class Phase:
     validate: Callable[[], dict[str, float]]
     epochs: int
     lr: float
+    augment: bool = False  # random flips/rotations of each training batch
 
 
 def save_state(path: Path, model: nn.Module, best: dict[str, torch.Tensor],
@@ -287,6 +294,8 @@ def run_phase(phase: Phase, settings: TrainingConfig, device: torch.device, stat
         batches = tqdm(phase.loader, desc=f"{phase.name} {epoch + 1}/{phase.epochs}",
                        leave=False, disable=None)
         for i, batch in enumerate(batches):
+            if phase.augment:
+                batch = augment_batch(batch)
             batch = _to_device(batch, device)
             with autocast(device):
                 loss, parts = phase.step(batch, epoch * steps_per_epoch + i, total_steps)
@@ -346,8 +355,12 @@ def _sample_counts(counts: np.ndarray, samples: list[tuple[int, int]]) -> np.nda
 
 def _teacher_scores(teacher: nn.Module, loader: DataLoader, device: torch.device,
                     class_weights: torch.Tensor) -> dict[str, float]:
-    """Validation loss and water IoU/F1 of the teacher over the loader's labelled pixels."""
+    """Validation loss and water IoU/F1 of the teacher over the loader's labelled pixels,
+    and the IoU of an Otsu threshold on VV (per time, over the same pixels) to compare."""
     losses, preds, truths = [], [], []
+    vv_by_time: dict[int, list[np.ndarray]] = defaultdict(list)
+    truth_by_time: dict[int, list[np.ndarray]] = defaultdict(list)
+    vv_offset, vv_scale = NORMALISATION["vv_db"]
     for batch in loader:
         batch = _to_device(batch, device)
         with autocast(device):
@@ -356,11 +369,46 @@ def _teacher_scores(teacher: nn.Module, loader: DataLoader, device: torch.device
         labelled = batch["label"] != 255
         preds.append((logits.argmax(1) == 1)[labelled].cpu().numpy())
         truths.append((batch["label"] == 1)[labelled].cpu().numpy())
+        scored = (labelled & batch["radar_valid"]).cpu().numpy()
+        vv_db = batch["teacher_image"][:, 0].float().cpu().numpy() * vv_scale + vv_offset
+        for i, t in enumerate(batch["time_index"].tolist()):
+            vv_by_time[t].append(vv_db[i][scored[i]])
+            truth_by_time[t].append((batch["label"][i] == 1).cpu().numpy()[scored[i]])
     if not losses:
         return {}
     pred, truth = np.concatenate(preds), np.concatenate(truths)
     scores = binary_scores(pred, truth, np.ones_like(pred))
-    return {"val_loss": float(np.mean(losses)), "val_iou": scores["iou"], "val_f1": scores["f1"]}
+    otsu_pred, otsu_truth = [], []
+    for t, parts in vv_by_time.items():
+        vv = np.concatenate(parts)
+        if vv.size and np.ptp(vv) > 0:
+            otsu_pred.append(vv < otsu_threshold_db(vv))
+            otsu_truth.append(np.concatenate(truth_by_time[t]))
+    otsu = (binary_scores(np.concatenate(otsu_pred), np.concatenate(otsu_truth),
+                          np.ones(sum(p.size for p in otsu_pred), bool))["iou"]
+            if otsu_pred else float("nan"))
+    return {"val_loss": float(np.mean(losses)), "val_iou": scores["iou"], "val_f1": scores["f1"],
+            "val_otsu_iou": otsu}
+
+
+def teacher_samples(tiles, radar: np.ndarray, labelled_pixels: np.ndarray, held: np.ndarray
+                    ) -> tuple[list[tuple[int, int]], list[tuple[int, int]]]:
+    """Labelled radar (tile, time) pairs of a source region for the teacher: (train, val).
+
+    The train and val tiles are split in time: train = both at the passes before the
+    held-out ones, val = both at the held-out (last) passes. Why not the spatial split alone:
+    blocks of a small region can split it by land cover (on the demo coast all train tiles
+    are sea and all val tiles land), so a teacher trained on train tiles never sees dry land
+    and its validation measures that gap, not radar skill. A source region only trains the
+    teacher; its test tiles are never used. With no held-out pass, the spatial split is kept.
+    """
+    radar, held = np.asarray(radar, bool), np.asarray(held, bool)
+    if not held[radar].any() or not (radar & ~held).any():
+        return (select_samples(tiles, ["train"], radar, labelled_pixels, "labels"),
+                select_samples(tiles, ["val"], radar, labelled_pixels, "labels"))
+    both = ["train", "val"]
+    return (select_samples(tiles, both, radar & ~held, labelled_pixels, "labels"),
+            select_samples(tiles, both, radar & held, labelled_pixels, "labels"))
 
 
 def train_teacher(config: dict[str, Any], out_dir: str | Path) -> dict[str, Any]:
@@ -383,15 +431,17 @@ def train_teacher(config: dict[str, Any], out_dir: str | Path) -> dict[str, Any]
     teacher = RadarTeacher(models.teacher, models.teacher_pretrained_dir)
     size = padded_size([r.tiles for r in regions], teacher.config.patch_size)
     train_sets, val_sets, train_counts = [], [], []
+    window_days = float(config.get("align", {}).get("time_window_days", 3))
     for region in regions:
         counts = label_class_counts(region.cube, region.tiles)
         radar = region.cube["radar_present"].values.astype(bool)
-        for split, sets in (("train", train_sets), ("val", val_sets)):
-            samples = select_samples(region.tiles, [split], radar, counts.sum(-1), "labels")
+        held = holdout_mask(region.cube["time"].values, radar, settings.holdout_fraction,
+                            window_days)
+        train_pairs, val_pairs = teacher_samples(region.tiles, radar, counts.sum(-1), held)
+        for samples, sets in ((train_pairs, train_sets), (val_pairs, val_sets)):
             sets.append(CubeTileDataset(region.cube_path, region.tiles, samples, size,
                                         settings.sample_cache_mb))
-            if split == "train":
-                train_counts.append(_sample_counts(counts, samples))
+        train_counts.append(_sample_counts(counts, train_pairs))
     train_set, val_set = ConcatDataset(train_sets), ConcatDataset(val_sets)
     if len(train_set) == 0:
         raise InputError(regions[0].cube_path, "no labelled radar pass on any train tile of "
@@ -409,7 +459,7 @@ def train_teacher(config: dict[str, Any], out_dir: str | Path) -> dict[str, Any]
 
     phase = Phase("teacher", teacher, _loader(train_set, settings, shuffle=True), step,
                   lambda: _teacher_scores(teacher, val_loader, device, class_weights),
-                  settings.teacher_epochs, settings.teacher_lr)
+                  settings.teacher_epochs, settings.teacher_lr, settings.augment)
     fingerprint = _fingerprint(asdict(settings), asdict(models), sources, len(train_set))
     history = run_phase(phase, settings, device, out_dir / STATE_DIR, out_dir, fingerprint)
     with torch.no_grad():
@@ -435,21 +485,31 @@ class TargetSamples:
     labelled_train: list[tuple[int, int]]
     labelled_val: list[tuple[int, int]]
     class_weights: torch.Tensor
+    distill_label_tiles: list[int] | None = None  # tiles whose labels distillation may use
 
 
 def target_samples(region: RegionData, held_out: np.ndarray) -> TargetSamples:
-    """Distillation pairs (radar passes) and labelled pairs (any time) of train/val tiles."""
+    """Distillation pairs (radar passes of train and val tiles) and labelled pairs (any time;
+    train tiles to learn from, val tiles to validate and calibrate on).
+
+    Distillation needs no labels, so the val tiles' radar passes (outside the held-out times)
+    join it: spatial blocks of a small region can leave the train tiles nearly all sea, and a
+    student distilled there alone never sees the teacher's view of land. Their labels stay
+    hidden from training (``distill_label_tiles``); test tiles are never used.
+    """
     counts = label_class_counts(region.cube, region.tiles)
     labelled = counts.sum(-1)
     radar = region.cube["radar_present"].values.astype(bool) & ~held_out
     usable = ~held_out
     labelled_train = select_samples(region.tiles, ["train"], usable, labelled, "labels")
     return TargetSamples(
-        distill_train=select_samples(region.tiles, ["train"], radar, labelled, "any"),
+        distill_train=select_samples(region.tiles, ["train", "val"], radar, labelled, "any"),
         distill_val=select_samples(region.tiles, ["val"], radar, labelled, "any"),
         labelled_train=labelled_train,
         labelled_val=select_samples(region.tiles, ["val"], usable, labelled, "labels"),
         class_weights=class_weights_from_counts(_sample_counts(counts, labelled_train)),
+        distill_label_tiles=[int(p) for p in
+                             np.flatnonzero(region.tiles["split"].to_numpy() == "train")],
     )
 
 
@@ -501,12 +561,13 @@ def distill_region(config: dict[str, Any], region_name: str, teacher_path: str |
     multiple = math.lcm(teacher.config.patch_size, 2 ** models.student.depth)
     size = padded_size([region.tiles], multiple)
 
-    def dataset(pairs):
+    def dataset(pairs, label_tiles=None):
         return CubeTileDataset(region.cube_path, region.tiles, pairs, size,
-                               settings.sample_cache_mb)
+                               settings.sample_cache_mb, label_tiles)
 
     loaders = {
-        "distill": _loader(dataset(samples.distill_train), settings, shuffle=True),
+        "distill": _loader(dataset(samples.distill_train, samples.distill_label_tiles),
+                           settings, shuffle=True),
         "distill_val": _loader(dataset(samples.distill_val), settings, shuffle=False),
         "labelled": _loader(dataset(samples.labelled_train), settings, shuffle=True),
         "labelled_val": _loader(dataset(samples.labelled_val), settings, shuffle=False),
@@ -551,14 +612,15 @@ def distill_region(config: dict[str, Any], region_name: str, teacher_path: str |
             temperature = temperature_at(step, total, settings.t_start, settings.t_end)
             return distill_loss(student, projection, batch, temperature)
 
-        def distill_val(student=student, projection=projection):
-            return _mean_loss(loaders["distill_val"], device,
-                              lambda b: distill_loss(student, projection, b, settings.t_end)[0])
+        def distill_val(student=student):
+            # the labelled val pixels: the val tiles' radar is distilled on, their labels not
+            return _mean_loss(loaders["labelled_val"], device, lambda b: labels_loss(student, b))
 
         member_settings = _with_seed(settings, seed)
         history[f"distill-{k}"] = run_phase(
             Phase(f"distill-{k}", pair, loaders["distill"], distill_step, distill_val,
-                  settings.distill_epochs, settings.student_lr),
+                  settings.distill_epochs, settings.student_lr,
+              settings.augment),
             member_settings, device, state_dir, out_dir, fingerprint)
         files["no_ewc"].append(f"no_ewc-{k}.safetensors")
         save_checkpoint(student.cpu(), out_dir / files["no_ewc"][-1],
@@ -589,7 +651,8 @@ def distill_region(config: dict[str, Any], region_name: str, teacher_path: str |
 
         history[f"finetune-{k}"] = run_phase(
             Phase(f"finetune-{k}", student, loaders["labelled"], finetune_step, finetune_val,
-                  settings.finetune_epochs, settings.student_lr),
+                  settings.finetune_epochs, settings.student_lr,
+              settings.augment),
             member_settings, device, state_dir, out_dir, fingerprint)
         files["distilled"].append(f"member-{k}.safetensors")
         save_checkpoint(student.cpu(), out_dir / files["distilled"][-1],
@@ -608,7 +671,8 @@ def distill_region(config: dict[str, Any], region_name: str, teacher_path: str |
         Phase("labels_only", labels_only, loaders["labelled"], labels_only_step,
               lambda: _mean_loss(loaders["labelled_val"], device,
                                  lambda b: labels_loss(labels_only, b)),
-              settings.distill_epochs + settings.finetune_epochs, settings.student_lr),
+              settings.distill_epochs + settings.finetune_epochs, settings.student_lr,
+              settings.augment),
         settings, device, state_dir, out_dir, fingerprint)
     files["labels_only"].append("labels_only.safetensors")
     save_checkpoint(labels_only.cpu(), out_dir / "labels_only.safetensors",
@@ -698,9 +762,20 @@ def calibrate(members: list[FloodStudent], loader: DataLoader,
         return {"temperature": 1.0, "pixels": 0,
                 "note": "no labelled validation pixel: temperature left at 1"}
     logits, labels = torch.cat(logits_list), torch.cat(labels_list)
+    per_class = torch.bincount(labels.long(), minlength=2)[:2]
+    if int(per_class.min()) < MIN_CALIBRATION_PIXELS:
+        # one class only (e.g. 722 dry pixels on the demo target): the NLL falls as T -> 0
+        # without bound, so a fit would only sharpen the map, never calibrate it
+        probs = torch.softmax(logits, 1)[:, 1].numpy()
+        ece = expected_calibration_error(probs, labels.numpy())
+        return {"temperature": 1.0, "pixels": int(labels.numel()),
+                "pixels_per_class": per_class.tolist(), "ece_before": ece, "ece_after": ece,
+                "note": f"fewer than {MIN_CALIBRATION_PIXELS} labelled validation pixels of "
+                        "a class: temperature left at 1"}
     temperature = fit_temperature(logits, labels)
     before = torch.softmax(logits, 1)[:, 1].numpy()
     after = torch.softmax(logits / temperature, 1)[:, 1].numpy()
     return {"temperature": temperature, "pixels": int(labels.numel()),
+            "pixels_per_class": per_class.tolist(),
             "ece_before": expected_calibration_error(before, labels.numpy()),
             "ece_after": expected_calibration_error(after, labels.numpy())}

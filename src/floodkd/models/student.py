@@ -153,10 +153,11 @@ def _conv(
 class FloodStudent(nn.Module):
     """U-Net-like CNN whose bottleneck is FiLM-conditioned on gauges and presence flags.
 
-    Nothing runs at full resolution: the input is folded 2x2 into channels (a 2x2
-    stride-2 conv) and the logits are unfolded at the end (pixel-shuffle), so sub-pixel
-    detail is kept while every conv works on 1/4 of the pixels or fewer. That keeps it
-    several times faster than the teacher per pixel on a CPU.
+    Nothing runs at full resolution: a 3x3 stride-2 stem halves the grid and the logits are
+    upsampled bilinearly at the end, so every conv works on 1/4 of the pixels or fewer,
+    which keeps it several times faster than the teacher per pixel on a CPU. (A 2x2
+    stride-2 stem with a pixel-shuffle head was faster still but gave each pixel of a 2x2
+    cell its own weights: a checkerboard in every probability map.)
     """
 
     config_class = StudentConfig
@@ -168,9 +169,9 @@ class FloodStudent(nn.Module):
         self.config = config
         widths = [config.base_width * 2**level for level in range(config.depth)]
 
-        # A 2x2 stride-2 conv is a pixel-unshuffle + 1x1 conv in one (faster) op.
+        # Overlapping 3x3 windows: every output cell sees its neighbours alike (no 2x2 phase).
         self.stem = nn.Sequential(
-            nn.Conv2d(config.in_channels, widths[0], 2, stride=2, bias=False),
+            nn.Conv2d(config.in_channels, widths[0], 3, stride=2, padding=1, bias=False),
             nn.GroupNorm(min(4, widths[0]), widths[0]),
             nn.ReLU(),
         )
@@ -196,7 +197,7 @@ class FloodStudent(nn.Module):
         self.decoder = nn.ModuleList(
             _conv(widths[lv - 1], widths[lv - 1], separable=lv == 1) for lv in upward
         )
-        self.head = nn.Sequential(nn.Conv2d(widths[0], NUM_CLASSES * 4, 1), nn.PixelShuffle(2))
+        self.head = nn.Conv2d(widths[0], NUM_CLASSES, 1)
 
         channel_modality = torch.full((config.in_channels,), -1, dtype=torch.long)
         for m_index, modality in enumerate(MODALITIES):
@@ -255,7 +256,9 @@ class FloodStudent(nn.Module):
             x = F.interpolate(reduce(x), size=skip.shape[-2:], mode="bilinear", align_corners=False)
             x = decode(x + skip)
             x = F.dropout2d(x, self.config.dropout, training=dropout_on)
-        return self.head(x), features
+        logits = F.interpolate(self.head(x), size=(height, width), mode="bilinear",
+                               align_corners=False)
+        return logits, features
 
     def _channel_mask(self, presence: torch.Tensor) -> torch.Tensor:
         """(B, C, 1, 1): 1 for terrain and present modalities, 0 for absent ones."""
