@@ -47,9 +47,9 @@ def _radar_utm(path: Path) -> None:
     top = np.ceil((y1 - 7.0) / 10) * 10 + 7.0
     transform = Affine(10, 0, left, 0, -10, top)
     vv = np.full((100, 100), BACKGROUND_DB, dtype=np.float32)
-    col, row = ~transform * (fx, fy)
+    col, row = ~transform @ (fx, fy)
     # a 1-pixel target centred exactly on the feature: shift the raster so it is
-    transform = transform * Affine.translation(col - int(col) - 0.5, row - int(row) - 0.5)
+    transform = transform @ Affine.translation(col - int(col) - 0.5, row - int(row) - 0.5)
     vv[int(row), int(col)] = FEATURE_DB
     vv[:, :12] = np.nan
     write_tif(path, np.stack([vv, vv - 7]), UTM, transform, ["VV", "VH"], np.nan)
@@ -60,8 +60,8 @@ def _radar_lonlat(path: Path) -> None:
     res = 0.0001
     transform = Affine(res, 0, BBOX[0] - 0.002, 0, -res, BBOX[3] + 0.002)
     vv = np.full((120, 160), BACKGROUND_DB, dtype=np.float32)
-    col, row = ~transform * FEATURE_LONLAT
-    transform = transform * Affine.translation(col - int(col) - 0.5, row - int(row) - 0.5)
+    col, row = ~transform @ FEATURE_LONLAT
+    transform = transform @ Affine.translation(col - int(col) - 0.5, row - int(row) - 0.5)
     vv[int(row), int(col)] = FEATURE_DB
     write_tif(path, np.stack([vv, vv - 7]), "EPSG:4326", transform, ["VV", "VH"], np.nan)
 

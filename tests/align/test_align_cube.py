@@ -20,7 +20,7 @@ T_RADAR1, T_OPTICAL, T_RADAR2 = 0, 1, 2  # the cube's three times, in order
 def _pixel_of(grid: RegionGrid, lon: float, lat: float) -> tuple[float, float]:
     """Fractional (row, col) of a lon/lat point; pixel centres sit at integers."""
     x, y = fakes.to_utm.transform(lon, lat)
-    col, row = ~grid.transform * (x, y)
+    col, row = ~grid.transform @ (x, y)
     return row - 0.5, col - 0.5
 
 
@@ -165,7 +165,7 @@ def test_every_variable_on_the_region_grid(aligned):
     tiles = gpd.read_parquet(aligned["tiles"])
     assert tiles.crs.to_epsg() == grid.crs.epsg
     first = tiles.iloc[0]
-    left, top = grid.transform * (first.col_off, first.row_off)
+    left, top = grid.transform @ (first.col_off, first.row_off)
     assert first.geometry.bounds == pytest.approx(
         (left, top - first.height * 10, left + first.width * 10, top))
 
