@@ -10,6 +10,7 @@ from floodkd.distill.data import (
     LABEL_NODATA,
     CubeTileDataset,
     augment_batch,
+    calibration_holdout,
     holdout_mask,
     label_class_counts,
     open_cube,
@@ -152,3 +153,44 @@ def test_augment_moves_every_pixel_grid_entry_together():
     assert len(draws) > 1
     many = augment_batch({"label": label.repeat(8, 1, 1)}, generator)["label"]
     assert len({tuple(row.flatten().tolist()) for row in many}) == 8
+
+
+def test_calibration_holdout_takes_whole_blocks_of_labelled_pixels():
+    labelled = np.zeros((8, 8), dtype=bool)
+    labelled[0:2, 0:8] = True  # 8 pixels in block (0, 0) and 8 pixels in block (0, 1)
+    labelled[4:8, 4:5] = True  # 4 pixels in block (1, 1); block (1, 0) has none
+    held = calibration_holdout(labelled, 0.3, block_px=4, seed=3)
+    assert not (held & ~labelled).any()  # only labelled pixels are held out
+    blocks = held.reshape(2, 4, 2, 4).any((1, 3))
+    for row, col in zip(*np.nonzero(blocks), strict=True):  # a block is taken whole
+        np.testing.assert_array_equal(held[row * 4:row * 4 + 4, col * 4:col * 4 + 4],
+                                      labelled[row * 4:row * 4 + 4, col * 4:col * 4 + 4])
+    assert 0.3 * 20 <= held.sum() < 20  # at least the share, never every label
+    np.testing.assert_array_equal(held, calibration_holdout(labelled, 0.3, 4, seed=3))
+
+
+def test_calibration_holdout_keeps_one_block_for_training():
+    labelled = np.ones((4, 4), dtype=bool)  # a single block
+    assert not calibration_holdout(labelled, 0.9, block_px=4).any()
+    assert not calibration_holdout(labelled[:0, :0], 0.3, block_px=4).any()
+
+
+def test_label_pixels_hide_labels_outside_the_mask(synthetic_region):
+    data = open_region(synthetic_region.results_dir, synthetic_region.name, ["label"])
+    counts = label_class_counts(data.cube, data.tiles).sum(-1)
+    samples = select_samples(data.tiles, ["train", "val"], RADAR, counts, "labels")
+    keep = np.zeros((data.cube.sizes["y"], data.cube.sizes["x"]), dtype=bool)
+    keep[: data.cube.sizes["y"] // 2] = True  # the northern half keeps its labels
+    size = padded_size([data.tiles], 8)
+    full = CubeTileDataset(data.cube_path, data.tiles, samples, size)
+    masked = CubeTileDataset(data.cube_path, data.tiles, samples, size, label_pixels=keep)
+    for index in range(len(samples)):
+        row, col, height, width = (int(v) for v in full[index]["window"])
+        expected = full[index]["label"].clone()
+        inside = torch.from_numpy(np.pad(keep[row:row + height, col:col + width],
+                                         ((0, size[0] - height), (0, size[1] - width))))
+        expected[~inside] = LABEL_NODATA
+        assert torch.equal(masked[index]["label"], expected)
+    masked_counts = label_class_counts(data.cube, data.tiles, keep)
+    full_counts = label_class_counts(data.cube, data.tiles)
+    assert (masked_counts <= full_counts).all() and masked_counts.sum() < full_counts.sum()

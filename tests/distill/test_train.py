@@ -84,9 +84,10 @@ def test_distill_writes_ensemble_and_never_uses_held_out(trained_teacher, synthe
     used_times: set[int] = set()
     original = train_module.CubeTileDataset
 
-    def spying_dataset(cube_path, tiles, samples, size, cache_mb=0.0, label_tiles=None):
+    def spying_dataset(cube_path, tiles, samples, size, cache_mb=0.0, label_tiles=None,
+                       **kwargs):
         used_times.update(t for _, t in samples)
-        return original(cube_path, tiles, samples, size, cache_mb, label_tiles)
+        return original(cube_path, tiles, samples, size, cache_mb, label_tiles, **kwargs)
 
     monkeypatch.setattr(train_module, "CubeTileDataset", spying_dataset)
     out = tmp_path / "student"
@@ -99,6 +100,9 @@ def test_distill_writes_ensemble_and_never_uses_held_out(trained_teacher, synthe
     saved = json.loads((out / "student.json").read_text())
     assert saved["holdout_times"] == expected_held
     assert 0.05 <= saved["temperature"] <= 100
+    calibration = saved["metrics"]["calibration"]
+    assert calibration["holdout"]["labelled_pixels"] > 0 and saved["samples"]["calibration"] > 0
+    assert sum(calibration["pixels_per_class"]) == calibration["pixels"] > 0
     for name in ("member-0", "member-1", "no_ewc-0", "no_ewc-1", "labels_only"):
         assert (out / f"{name}.safetensors").is_file() and (out / f"{name}.json").is_file()
     assert (out / "finetune-1_log.csv").is_file()
@@ -243,3 +247,16 @@ def test_calibration_fits_when_both_classes_are_there():
     # the fitted softmax(-4 / T) should approach the water share 0.25: T = 4 / ln 3
     assert result["temperature"] == pytest.approx(4 / np.log(3), rel=0.02)
     assert result["ece_after"] < result["ece_before"]
+
+
+def test_calibration_counts_a_pixel_seen_by_overlapping_tiles_once():
+    labels = torch.zeros(2, 10, 10, dtype=torch.long)
+    labels[:, :, :2] = 1
+    batch = _label_batch(labels)
+    # the same tile twice at one time, then shifted by one column: 100 + 10 new pixels
+    batch["window"] = torch.tensor([[0, 0, 10, 10], [0, 1, 10, 10]])
+    batch["time_index"] = torch.tensor([4, 4])
+    result = train_module.calibrate([_ConstantStudent(-1.0)], [batch], torch.device("cpu"))
+    assert result["pixels"] == 110
+    # the shifted tile's water (its columns 0-1) lies on columns 1-2: column 2 is new water
+    assert result["pixels_per_class"] == [90, 20]

@@ -38,6 +38,8 @@ __all__ = [
     "open_cube",
     "read_tiles",
     "label_class_counts",
+    "labelled_pixels",
+    "calibration_holdout",
     "holdout_mask",
     "select_samples",
     "padded_size",
@@ -111,20 +113,74 @@ def open_region(results_dir: str | Path, region: str, required: Sequence[str]) -
     return RegionData(region, base / "cube.zarr", cube, read_tiles(base / "tiles.parquet", cube))
 
 
-def label_class_counts(cube: xr.Dataset, tiles: pd.DataFrame) -> np.ndarray:
+def label_class_counts(cube: xr.Dataset, tiles: pd.DataFrame,
+                       pixel_mask: np.ndarray | None = None) -> np.ndarray:
     """Labelled pixels per (tile, time, class): an int64 array (tiles, times, 2) of dry, water.
 
-    Reads only the ``label`` variable, one tile window at a time.
+    Reads only the ``label`` variable, one tile window at a time. ``pixel_mask`` (y, x) bool
+    on the region grid, when given, counts only the pixels where it is True.
     """
     counts = np.zeros((len(tiles), cube.sizes["time"], 2), dtype=np.int64)
     if "label" not in cube:
         return counts
     for i, tile in enumerate(tiles.itertuples()):
-        window = cube["label"].isel(y=slice(tile.row_off, tile.row_off + tile.height),
-                                    x=slice(tile.col_off, tile.col_off + tile.width))
-        counts[i, :, 0] = (window == 0).sum(("y", "x")).values
-        counts[i, :, 1] = (window == 1).sum(("y", "x")).values
+        rows = slice(tile.row_off, tile.row_off + tile.height)
+        cols = slice(tile.col_off, tile.col_off + tile.width)
+        window = cube["label"].isel(y=rows, x=cols).values
+        keep = np.ones(window.shape[1:], bool) if pixel_mask is None else pixel_mask[rows, cols]
+        counts[i, :, 0] = ((window == 0) & keep).sum((1, 2))
+        counts[i, :, 1] = ((window == 1) & keep).sum((1, 2))
     return counts
+
+
+def labelled_pixels(cube: xr.Dataset, tiles: pd.DataFrame, time_ok: np.ndarray) -> np.ndarray:
+    """(y, x) bool on the region grid: pixels labelled at any time where ``time_ok``, inside
+    one of ``tiles``."""
+    mask = np.zeros((cube.sizes["y"], cube.sizes["x"]), dtype=bool)
+    times = np.flatnonzero(np.asarray(time_ok, dtype=bool))
+    if "label" not in cube or times.size == 0:
+        return mask
+    labelled = (cube["label"].isel(time=times).values != LABEL_NODATA).any(0)
+    for tile in tiles.itertuples():
+        rows = slice(tile.row_off, tile.row_off + tile.height)
+        cols = slice(tile.col_off, tile.col_off + tile.width)
+        mask[rows, cols] |= labelled[rows, cols]
+    return mask
+
+
+def calibration_holdout(labelled: np.ndarray, fraction: float, block_px: int,
+                        seed: int = 0) -> np.ndarray:
+    """(y, x) bool: the labelled pixels kept out of training to fit the temperature on.
+
+    Spatially blocked, so held-out pixels are not the immediate neighbours of training
+    pixels (which would make the fit as over-confident as the training set): the grid is
+    cut into ``block_px`` squares, the squares holding labels are put in a seeded random
+    order, and whole squares are taken until at least ``fraction`` of the labelled pixels
+    are held out. At least one labelled square always stays for training.
+    """
+    labelled = np.asarray(labelled, dtype=bool)
+    held = np.zeros_like(labelled)
+    total = int(labelled.sum())
+    if fraction <= 0 or total == 0:
+        return held
+    n_rows, n_cols = -(-labelled.shape[0] // block_px), -(-labelled.shape[1] // block_px)
+    padded = np.zeros((n_rows * block_px, n_cols * block_px), dtype=bool)
+    padded[: labelled.shape[0], : labelled.shape[1]] = labelled
+    per_block = padded.reshape(n_rows, block_px, n_cols, block_px).sum((1, 3)).reshape(-1)
+    blocks = np.flatnonzero(per_block)
+    order = np.random.default_rng(seed).permutation(blocks)
+    taken, chosen = 0, []
+    for block in order[: max(len(order) - 1, 0)]:
+        if taken >= fraction * total:
+            break
+        chosen.append(block)
+        taken += int(per_block[block])
+    for block in chosen:
+        row, col = divmod(int(block), n_cols)
+        rows = slice(row * block_px, (row + 1) * block_px)
+        cols = slice(col * block_px, (col + 1) * block_px)
+        held[rows, cols] = labelled[rows, cols]
+    return held
 
 
 def holdout_mask(
@@ -188,6 +244,8 @@ class CubeTileDataset(Dataset):
     ``window`` (row_off, col_off, height, width) and ``time_index``.
     ``label_tiles`` (tile positions) hides the labels of every other tile (all 255), so a
     tile can give radar soft targets without its labels reaching the task loss.
+    ``label_pixels`` (y, x) bool on the region grid keeps only the labels where it is True
+    (the calibration hold-out is hidden from training this way, and kept alone to fit on).
     The store is opened on first use in each worker, never pickled with the dataset.
     When all samples fit in ``cache_mb`` they are kept after their first read, so later
     epochs of a small region cost no I/O; a large region is always read lazily.
@@ -201,10 +259,12 @@ class CubeTileDataset(Dataset):
         size: tuple[int, int],
         cache_mb: float = 0.0,
         label_tiles: Sequence[int] | None = None,
+        label_pixels: np.ndarray | None = None,
     ):
         self.cube_path = Path(cube_path)
         # tile positions whose labels the model may see; None: all (others read as 255)
         self.label_tiles = None if label_tiles is None else {int(p) for p in label_tiles}
+        self.label_pixels = None if label_pixels is None else np.asarray(label_pixels, bool)
         self.windows = tiles[["row_off", "col_off", "height", "width"]].to_numpy(dtype=np.int64)
         self.samples = list(samples)
         self.size = size
@@ -239,6 +299,11 @@ class CubeTileDataset(Dataset):
         sample = sample_tensors(window, self.size, (row_off, col_off, height, width), t)
         if self.label_tiles is not None and tile_pos not in self.label_tiles:
             sample["label"] = torch.full_like(sample["label"], LABEL_NODATA)
+        if self.label_pixels is not None:
+            keep = np.zeros(sample["label"].shape, dtype=bool)
+            keep[:height, :width] = self.label_pixels[row_off:row_off + height,
+                                                      col_off:col_off + width]
+            sample["label"] = torch.where(torch.from_numpy(keep), sample["label"], LABEL_NODATA)
         if self._cache is not None:
             self._cache[index] = sample
         return sample

@@ -41,9 +41,11 @@ from floodkd.distill.data import (
     CubeTileDataset,
     RegionData,
     augment_batch,
+    calibration_holdout,
     collate,
     holdout_mask,
     label_class_counts,
+    labelled_pixels,
     open_region,
     padded_size,
     select_samples,
@@ -106,6 +108,8 @@ class TrainingConfig:
     t_start: float = 5.0
     t_end: float = 1.0
     holdout_fraction: float = 0.25  # last share of the target's radar passes kept for evaluation
+    calibration_fraction: float = 0.3  # share of the target's usable labels kept to calibrate
+    calibration_block_px: int = 16  # side of the spatial blocks that share is drawn in
     fisher_batches: int = 16
     seed: int = 0
     num_workers: int = 0
@@ -486,21 +490,33 @@ class TargetSamples:
     labelled_val: list[tuple[int, int]]
     class_weights: torch.Tensor
     distill_label_tiles: list[int] | None = None  # tiles whose labels distillation may use
+    calibration: list[tuple[int, int]] | None = None  # pairs holding calibration pixels
+    calibration_pixels: np.ndarray | None = None  # (y, x) bool: labels kept to calibrate on
 
 
-def target_samples(region: RegionData, held_out: np.ndarray) -> TargetSamples:
+def target_samples(region: RegionData, held_out: np.ndarray, calibration_fraction: float = 0.0,
+                   block_px: int = 16, seed: int = 0) -> TargetSamples:
     """Distillation pairs (radar passes of train and val tiles) and labelled pairs (any time;
-    train tiles to learn from, val tiles to validate and calibrate on).
+    train tiles to learn from, val tiles to validate on), plus the calibration pairs.
 
     Distillation needs no labels, so the val tiles' radar passes (outside the held-out times)
     join it: spatial blocks of a small region can leave the train tiles nearly all sea, and a
     student distilled there alone never sees the teacher's view of land. Their labels stay
     hidden from training (``distill_label_tiles``); test tiles are never used.
+
+    Calibration: ``calibration_fraction`` of the labelled pixels of the train and val tiles
+    at usable times, in spatial blocks (``calibration_holdout``), is hidden from every
+    training and validation set and kept to fit the temperature on; a validation split
+    alone can hold one class only (on the demo target its labels are all held-out times).
     """
-    counts = label_class_counts(region.cube, region.tiles)
+    usable = ~held_out
+    pool = region.tiles[region.tiles["split"].isin(["train", "val"])]
+    calibration_pixels = calibration_holdout(
+        labelled_pixels(region.cube, pool, usable), calibration_fraction, block_px, seed)
+    counts = label_class_counts(region.cube, region.tiles, ~calibration_pixels)
+    calibration_counts = label_class_counts(region.cube, region.tiles, calibration_pixels)
     labelled = counts.sum(-1)
     radar = region.cube["radar_present"].values.astype(bool) & ~held_out
-    usable = ~held_out
     labelled_train = select_samples(region.tiles, ["train"], usable, labelled, "labels")
     return TargetSamples(
         distill_train=select_samples(region.tiles, ["train", "val"], radar, labelled, "any"),
@@ -510,6 +526,9 @@ def target_samples(region: RegionData, held_out: np.ndarray) -> TargetSamples:
         class_weights=class_weights_from_counts(_sample_counts(counts, labelled_train)),
         distill_label_tiles=[int(p) for p in
                              np.flatnonzero(region.tiles["split"].to_numpy() == "train")],
+        calibration=select_samples(region.tiles, ["train", "val"], usable,
+                                   calibration_counts.sum(-1), "labels"),
+        calibration_pixels=calibration_pixels,
     )
 
 
@@ -550,7 +569,8 @@ def distill_region(config: dict[str, Any], region_name: str, teacher_path: str |
     radar = region.cube["radar_present"].values.astype(bool)
     window_days = float(config.get("align", {}).get("time_window_days", 3))
     held_out = holdout_mask(times, radar, settings.holdout_fraction, window_days)
-    samples = target_samples(region, held_out)
+    samples = target_samples(region, held_out, settings.calibration_fraction,
+                             settings.calibration_block_px, settings.seed)
     if not samples.distill_train:
         raise InputError(region.cube_path, "no radar pass on the train tiles outside the "
                          "held-out times", "lower training.holdout_fraction or add radar passes")
@@ -561,9 +581,11 @@ def distill_region(config: dict[str, Any], region_name: str, teacher_path: str |
     multiple = math.lcm(teacher.config.patch_size, 2 ** models.student.depth)
     size = padded_size([region.tiles], multiple)
 
-    def dataset(pairs, label_tiles=None):
+    training_pixels = ~samples.calibration_pixels
+
+    def dataset(pairs, label_tiles=None, label_pixels=training_pixels):
         return CubeTileDataset(region.cube_path, region.tiles, pairs, size,
-                               settings.sample_cache_mb, label_tiles)
+                               settings.sample_cache_mb, label_tiles, label_pixels=label_pixels)
 
     loaders = {
         "distill": _loader(dataset(samples.distill_train, samples.distill_label_tiles),
@@ -572,6 +594,9 @@ def distill_region(config: dict[str, Any], region_name: str, teacher_path: str |
         "labelled": _loader(dataset(samples.labelled_train), settings, shuffle=True),
         "labelled_val": _loader(dataset(samples.labelled_val), settings, shuffle=False),
         "fisher": _loader(dataset(samples.distill_train), settings, shuffle=False),
+        "calibration": _loader(
+            dataset(samples.calibration, label_pixels=samples.calibration_pixels),
+            settings, shuffle=False),
     }
     class_weights = samples.class_weights.to(device)
     weights = DistillWeights(settings.kd_weight, settings.feature_weight, settings.task_weight)
@@ -678,7 +703,11 @@ def distill_region(config: dict[str, Any], region_name: str, teacher_path: str |
     save_checkpoint(labels_only.cpu(), out_dir / "labels_only.safetensors",
                     {"variant": "labels_only", "seed": settings.seed})
 
-    calibration = calibrate(members, loaders["labelled_val"], device)
+    calibration = calibrate(members, loaders["calibration"], device)
+    calibration["holdout"] = {"fraction": settings.calibration_fraction,
+                              "block_px": settings.calibration_block_px,
+                              "labelled_pixels": int(samples.calibration_pixels.sum()),
+                              "samples": len(samples.calibration)}
     document = {
         "region": region_name,
         "student_config": models.student.to_dict(),
@@ -692,7 +721,8 @@ def distill_region(config: dict[str, Any], region_name: str, teacher_path: str |
         "samples": {"distill_train": len(samples.distill_train),
                     "distill_val": len(samples.distill_val),
                     "labelled_train": len(samples.labelled_train),
-                    "labelled_val": len(samples.labelled_val)},
+                    "labelled_val": len(samples.labelled_val),
+                    "calibration": len(samples.calibration)},
         "metrics": {"calibration": calibration,
                     "final_val_loss": {name: rows[-1].get("val_loss") if rows else None
                                        for name, rows in history.items()}},
@@ -743,25 +773,43 @@ def ensemble_logits(members: Iterable[FloodStudent], batch: dict[str, torch.Tens
     return torch.stack(outputs)
 
 
+def _pixel_keys(batch: dict[str, torch.Tensor]) -> torch.Tensor:
+    """(B, H, W) int64: one key per (time, region row, region column) of each padded pixel."""
+    _, height, width = batch["label"].shape
+    rows = batch["window"][:, 0, None, None] + torch.arange(height, device=batch["label"].device
+                                                             )[None, :, None]
+    cols = batch["window"][:, 1, None, None] + torch.arange(width, device=batch["label"].device
+                                                             )[None, None, :]
+    span = 1 << 20  # larger than any region's rows or columns
+    return (batch["time_index"][:, None, None] * span + rows) * span + cols
+
+
 def calibrate(members: list[FloodStudent], loader: DataLoader,
               device: torch.device) -> dict[str, Any]:
-    """Fit the temperature of the ensemble-mean logits on the labelled validation pixels.
+    """Fit the temperature of the ensemble-mean logits on held-out labelled pixels.
 
-    With no labelled validation pixel the temperature stays 1 and the reason is recorded.
+    Overlapping tiles see a pixel more than once: when batches carry ``window`` and
+    ``time_index`` each (time, pixel) counts once. With no labelled pixel, or fewer than
+    ``MIN_CALIBRATION_PIXELS`` of a class, the temperature stays 1 and the reason is recorded.
     """
-    logits_list, labels_list = [], []
+    logits_list, labels_list, keys_list = [], [], []
     with torch.no_grad():
         for batch in loader:
             batch = _to_device(batch, device)
             with autocast(device):
                 mean_logits = ensemble_logits(members, batch).mean(0)
             labelled = (batch["label"] != 255) & batch["valid"]
-            logits_list.append(mean_logits.permute(0, 2, 3, 1)[labelled].cpu())
+            logits_list.append(mean_logits.permute(0, 2, 3, 1)[labelled].float().cpu())
             labels_list.append(batch["label"][labelled].cpu())
+            if "window" in batch and "time_index" in batch:
+                keys_list.append(_pixel_keys(batch)[labelled].cpu())
     if not logits_list or sum(len(x) for x in labels_list) == 0:
-        return {"temperature": 1.0, "pixels": 0,
-                "note": "no labelled validation pixel: temperature left at 1"}
+        return {"temperature": 1.0, "pixels": 0, "pixels_per_class": [0, 0],
+                "note": "no held-out labelled pixel: temperature left at 1"}
     logits, labels = torch.cat(logits_list), torch.cat(labels_list)
+    if len(keys_list) == len(logits_list):
+        _, first = np.unique(torch.cat(keys_list).numpy(), return_index=True)
+        logits, labels = logits[first], labels[first]
     per_class = torch.bincount(labels.long(), minlength=2)[:2]
     if int(per_class.min()) < MIN_CALIBRATION_PIXELS:
         # one class only (e.g. 722 dry pixels on the demo target): the NLL falls as T -> 0
@@ -770,7 +818,7 @@ def calibrate(members: list[FloodStudent], loader: DataLoader,
         ece = expected_calibration_error(probs, labels.numpy())
         return {"temperature": 1.0, "pixels": int(labels.numel()),
                 "pixels_per_class": per_class.tolist(), "ece_before": ece, "ece_after": ece,
-                "note": f"fewer than {MIN_CALIBRATION_PIXELS} labelled validation pixels of "
+                "note": f"fewer than {MIN_CALIBRATION_PIXELS} held-out labelled pixels of "
                         "a class: temperature left at 1"}
     temperature = fit_temperature(logits, labels)
     before = torch.softmax(logits, 1)[:, 1].numpy()
