@@ -92,8 +92,9 @@ def cog_band_writer(
     profile = {
         "driver": "GTiff", "width": cols, "height": rows, "count": 1, "dtype": "float32",
         "crs": crs, "transform": transform, "nodata": NODATA, "tiled": True,
-        "blockxsize": blocksize, "blockysize": blocksize, "compress": COMPRESSION,
-        "predictor": 3, "BIGTIFF": "IF_SAFER",
+        "blockxsize": blocksize, "blockysize": blocksize, "BIGTIFF": "IF_SAFER",
+        # scratch only: fast ZSTD level 1; the final COG gets DEFLATE with a predictor
+        "compress": "ZSTD", "zstd_level": 1,
     }
     with tempfile.TemporaryDirectory(prefix=f".{final_path.stem}.", dir=final_path.parent) as tmp:
         scratch = Path(tmp)
