@@ -8,8 +8,7 @@ training teaches it to work with any subset.
 from __future__ import annotations
 
 import math
-from dataclasses import asdict, dataclass, fields
-from typing import Any
+from dataclasses import dataclass
 
 import torch
 import torch.nn.functional as F
@@ -21,6 +20,7 @@ from floodkd.models.channels import (
     NORMALISATION,
     STUDENT_CHANNELS,
 )
+from floodkd.models.settings import Settings
 
 __all__ = ["StudentConfig", "FloodStudent", "TemporalEncoder", "Projection", "sinusoidal_encoding"]
 
@@ -29,7 +29,7 @@ GAUGE_INDEX = MODALITIES.index("gauge")
 
 
 @dataclass(frozen=True)
-class StudentConfig:
+class StudentConfig(Settings):
     """Size of the student. Defaults give ~0.1 M parameters."""
 
     in_channels: int = len(STUDENT_CHANNELS)
@@ -41,19 +41,6 @@ class StudentConfig:
     dropout: float = 0.1
     modality_dropout: float = 0.3
 
-    def to_dict(self) -> dict[str, Any]:
-        return asdict(self)
-
-    @classmethod
-    def from_dict(cls, values: dict[str, Any]) -> StudentConfig:
-        """Build from a dict; unknown keys are an error so typos do not pass silently."""
-        known = {f.name for f in fields(cls)}
-        unknown = set(values) - known
-        if unknown:
-            raise ValueError(
-                f"unknown student config keys {sorted(unknown)}; known: {sorted(known)}"
-            )
-        return cls(**values)
 
     @property
     def feature_channels(self) -> int:

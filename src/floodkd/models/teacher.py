@@ -2,9 +2,8 @@
 
 from __future__ import annotations
 
-from dataclasses import asdict, dataclass, fields
+from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
 
 import torch
 from torch import nn
@@ -12,6 +11,7 @@ from transformers import ViTConfig, ViTModel
 
 from floodkd.errors import InputError
 from floodkd.models.channels import TEACHER_CHANNELS
+from floodkd.models.settings import Settings
 
 __all__ = ["TeacherConfig", "RadarTeacher", "adapt_patch_kernel"]
 
@@ -19,7 +19,7 @@ NUM_CLASSES = 2  # dry, water
 
 
 @dataclass(frozen=True)
-class TeacherConfig:
+class TeacherConfig(Settings):
     """Size of the teacher ViT. The defaults (~0.4 M parameters) train on a CPU in minutes."""
 
     image_size: int = 64
@@ -30,19 +30,6 @@ class TeacherConfig:
     intermediate_size: int = 192
     dropout: float = 0.1
 
-    def to_dict(self) -> dict[str, Any]:
-        return asdict(self)
-
-    @classmethod
-    def from_dict(cls, values: dict[str, Any]) -> TeacherConfig:
-        """Build from a dict; unknown keys are an error so typos do not pass silently."""
-        known = {f.name for f in fields(cls)}
-        unknown = set(values) - known
-        if unknown:
-            raise ValueError(
-                f"unknown teacher config keys {sorted(unknown)}; known: {sorted(known)}"
-            )
-        return cls(**values)
 
     def vit_config(self) -> ViTConfig:
         return ViTConfig(
