@@ -10,6 +10,7 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import dask
+from dask.diagnostics import ProgressBar
 
 from floodkd.align.cube import AlignSettings, build_cube, write_outputs
 from floodkd.config import load_config
@@ -39,8 +40,8 @@ def dask_scheduler(address: str | None, threads: int) -> Iterator[None]:
             log.info("dask: distributed scheduler at %s", address)
             with dask.config.set(scheduler=client):
                 yield
-    else:
-        with dask.config.set(scheduler="threads", num_workers=max(threads, 1)):
+    else:  # the progress bar goes to the rule's log, like every long stage's
+        with dask.config.set(scheduler="threads", num_workers=max(threads, 1)), ProgressBar():
             yield
 
 
