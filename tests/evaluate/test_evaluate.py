@@ -118,6 +118,8 @@ def test_evaluate_writes_required_metrics(tmp_path):
     assert 0.9 < saved["label_fraction"] < 1.0
     subsets = json.loads((out / "metrics_by_subset.json").read_text())
     assert "teacher" not in subsets["subsets"]["no_radar_dates"]
+    land, everywhere = subsets["subsets"]["radar_passes_land"], subsets["subsets"]["radar_passes"]
+    assert 0 < land["teacher"]["pixels"] < everywhere["teacher"]["pixels"]  # the sea left out
     assert subsets["times"]["radar_passes"] == ["2024-01-06T06:00:00", "2024-01-07T06:00:00"]
     table = (out / "metrics.md").read_text()
     assert all(f"| {name} |" in table for name in MODEL_NAMES)
