@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import shutil
+from collections import defaultdict
 from pathlib import Path
 
 import numpy as np
@@ -260,3 +261,62 @@ def test_calibration_counts_a_pixel_seen_by_overlapping_tiles_once():
     assert result["pixels"] == 110
     # the shifted tile's water (its columns 0-1) lies on columns 1-2: column 2 is new water
     assert result["pixels_per_class"] == [90, 20]
+
+
+def test_source_samples_skip_test_tiles_and_the_target_held_out_period(synthetic_region):
+    from floodkd.distill.data import read_tiles
+    from floodkd.distill.train import held_out_start, source_samples
+    from tests.distill.conftest import RADAR, SPLITS
+
+    tiles = read_tiles(synthetic_region.tiles_path)
+    held = np.zeros(TIMES.size, bool)
+    held[5:] = True  # the target's held-out times
+    start = held_out_start(TIMES, held, window_days=0.5)
+    assert start == TIMES[5] - np.timedelta64(12, "h")
+    pairs = source_samples(tiles, RADAR, TIMES, start)
+    train_val = [i for i, split in enumerate(SPLITS) if split != "test"]
+    # every train/val tile at the radar passes 0, 1, 3 (passes 5 and 6 are in the held period)
+    assert sorted(pairs) == sorted((p, t) for p in train_val for t in (0, 1, 3))
+    # nothing held out: every radar pass of the train/val tiles, still no test tile
+    assert held_out_start(TIMES, np.zeros(TIMES.size, bool), 0.5) is None
+    assert sorted(source_samples(tiles, RADAR, TIMES, None)) == sorted(
+        (p, int(t)) for p in train_val for t in np.flatnonzero(RADAR))
+
+
+def test_distill_learns_on_source_train_val_passes_before_the_held_out_period(
+        trained_teacher, synthetic_region, tmp_path, monkeypatch):
+    from tests.distill.conftest import SPLITS, write_region
+
+    config, teacher_dir = trained_teacher
+    results = tmp_path / "results"
+    results.mkdir()
+    (results / "toy").symlink_to(synthetic_region.results_dir / "toy")
+    write_region(results, "coast", seed=2)
+    config = tiny_config(results, "toy", "coast", source_epochs=1)
+    used: dict[str, set[tuple[int, int]]] = defaultdict(set)
+    original = train_module.CubeTileDataset
+
+    def spying_dataset(cube_path, tiles, samples, *args, **kwargs):
+        used[Path(cube_path).parent.name].update(samples)
+        return original(cube_path, tiles, samples, *args, **kwargs)
+
+    monkeypatch.setattr(train_module, "CubeTileDataset", spying_dataset)
+    out = tmp_path / "student"
+    document = distill_region(config, "coast", teacher_dir / "teacher.safetensors", out)
+
+    test_tiles = {i for i, split in enumerate(SPLITS) if split == "test"}
+    assert used["toy"] and not {p for p, _ in used["toy"]} & test_tiles
+    # the target holds out times 5-7 (less 0.5 day): the source gives passes 0, 1, 3 only
+    assert {t for _, t in used["toy"]} == {0, 1, 3}
+    assert {t for _, t in used["coast"]}.isdisjoint({5, 6, 7})
+    record = document["source_distillation"]
+    assert record["samples"] == len(used["toy"]) == 7 * 3  # 5 train + 2 val tiles
+    assert record["regions"]["toy"]["times"] == [str(t)[:19] for t in
+                                                 TIMES[[0, 1, 3]].astype("datetime64[s]")]
+    assert (out / "source-0_log.csv").is_file() and "source-1" in document["history"]
+
+    off = tiny_config(results, "toy", "coast", distill_on_sources=False)
+    used.clear()
+    document = distill_region(off, "coast", teacher_dir / "teacher.safetensors",
+                              tmp_path / "off")
+    assert "toy" not in used and document["source_distillation"]["samples"] == 0

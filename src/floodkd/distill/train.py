@@ -2,8 +2,10 @@
 
 Read top to bottom: settings, device and seeds, resumable epochs (``run_phase``), the teacher
 (``train_teacher``), and the student (``distill_region``): per ensemble member distillation
-from the teacher, EWC fine-tuning on local labels, then a labels-only reference model and
-temperature calibration on the validation tiles.
+from the teacher on the source regions' radar passes (train/val tiles, before the target's
+held-out period: storms the target's own passes lack), then on the target's passes (with
+the source passes replayed), EWC fine-tuning on local labels, then a labels-only reference
+model and temperature calibration on the validation tiles.
 
 Every phase saves model + optimizer state after each epoch (safetensors + JSON, under
 ``<out>/checkpoints/``) and resumes from it when rerun with the same settings; the folder is
@@ -77,6 +79,7 @@ __all__ = [
     "train_teacher",
     "teacher_samples",
     "distill_region",
+    "source_samples",
     "STUDENT_FILE",
     "iso_times",
 ]
@@ -115,6 +118,9 @@ class TrainingConfig:
     num_workers: int = 0
     sample_cache_mb: float = 512.0  # keep a region's samples in memory when they fit
     augment: bool = True  # random flips/rotations of training tiles
+    distill_on_sources: bool = True  # distil on the source regions' passes before the target's
+    source_epochs: int = 5  # epochs of that source phase, per ensemble member
+    source_replay: bool = True  # keep the source passes in the target distillation too
     device: str = "auto"  # auto (CUDA when present), cpu, cuda
 
     @classmethod
@@ -532,6 +538,70 @@ def target_samples(region: RegionData, held_out: np.ndarray, calibration_fractio
     )
 
 
+def source_samples(tiles, radar: np.ndarray, times: np.ndarray,
+                   before: np.datetime64 | None) -> list[tuple[int, int]]:
+    """Radar (tile, time) pairs of a source region for the student's source phase.
+
+    Train and val tiles only (a source region's test tiles are never used), at radar passes
+    strictly before ``before`` (the start of the target's held-out period, less the radar
+    window), so nothing from the time the target is evaluated on reaches the student.
+    """
+    time_ok = np.asarray(radar, bool).copy()
+    if before is not None:
+        time_ok &= np.asarray(times, dtype="datetime64[ns]") < np.datetime64(before, "ns")
+    return select_samples(tiles, ["train", "val"], time_ok)
+
+
+def held_out_start(times: np.ndarray, held_out: np.ndarray,
+                   window_days: float) -> np.datetime64 | None:
+    """The first held-out time of the target less the radar window; None if none is held."""
+    held = np.asarray(times, dtype="datetime64[ns]")[np.asarray(held_out, bool)]
+    if held.size == 0:
+        return None
+    return held.min() - np.timedelta64(int(window_days * 86400), "s")
+
+
+@dataclass
+class SourceData:
+    """The source regions' part of distillation: one dataset, its class weights, a record."""
+
+    dataset: Dataset
+    class_weights: torch.Tensor
+    record: dict[str, Any]
+
+
+def open_sources(config: dict[str, Any], target: str) -> list[RegionData]:
+    """The cubes and tiles of every ``source`` region other than ``target``."""
+    return [open_region(config.get("results_dir", "results"), name,
+                        ["vv_db", "vh_db", "radar_present", "label", *TERRAIN_VARIABLES])
+            for name, r in config["regions"].items() if r["role"] == "source" and name != target]
+
+
+def source_data(regions: list[RegionData], held_out_start_time: np.datetime64 | None,
+                size: tuple[int, int], cache_mb: float) -> SourceData | None:
+    """One dataset over the source regions' train/val radar passes (see ``source_samples``);
+    None when there is no such pass. Labels of those tiles stay visible: the teacher was
+    trained on them already, and they anchor the task loss at storm water levels."""
+    sets, counts, record = [], [], {}
+    for region in regions:
+        name = region.name
+        radar = region.cube["radar_present"].values.astype(bool)
+        times = region.cube["time"].values
+        pairs = source_samples(region.tiles, radar, times, held_out_start_time)
+        if not pairs:
+            continue
+        counts.append(_sample_counts(label_class_counts(region.cube, region.tiles), pairs))
+        sets.append(CubeTileDataset(region.cube_path, region.tiles, pairs, size, cache_mb))
+        used_times = sorted({t for _, t in pairs})
+        record[name] = {"samples": len(pairs),
+                        "tiles": sorted({str(region.tiles["tile_id"].iloc[p]) for p, _ in pairs}),
+                        "times": iso_times(times[used_times])}
+    if not sets:
+        return None
+    return SourceData(ConcatDataset(sets), class_weights_from_counts(np.concatenate(counts)),
+                      record)
+
+
 def _student_forward(student: FloodStudent, batch: dict[str, torch.Tensor]):
     return student(batch["student_image"], batch["presence"], batch["gauge_history"])
 
@@ -579,7 +649,10 @@ def distill_region(config: dict[str, Any], region_name: str, teacher_path: str |
                          "held-out times", "add labels for the region or lower "
                          "training.holdout_fraction")
     multiple = math.lcm(teacher.config.patch_size, 2 ** models.student.depth)
-    size = padded_size([region.tiles], multiple)
+    source_regions = open_sources(config, region_name) if settings.distill_on_sources else []
+    size = padded_size([region.tiles, *(r.tiles for r in source_regions)], multiple)
+    sources = source_data(source_regions, held_out_start(times, held_out, window_days), size,
+                          settings.sample_cache_mb) if source_regions else None
 
     training_pixels = ~samples.calibration_pixels
 
@@ -598,10 +671,18 @@ def distill_region(config: dict[str, Any], region_name: str, teacher_path: str |
             dataset(samples.calibration, label_pixels=samples.calibration_pixels),
             settings, shuffle=False),
     }
+    if sources is not None:
+        loaders["source"] = _loader(sources.dataset, settings, shuffle=True)
+        if settings.source_replay:
+            # the source passes stay in the target phase, so storms are not forgotten there
+            loaders["distill"] = _loader(ConcatDataset([loaders["distill"].dataset,
+                                                        sources.dataset]), settings, shuffle=True)
     class_weights = samples.class_weights.to(device)
+    source_weights = sources.class_weights.to(device) if sources is not None else None
     weights = DistillWeights(settings.kd_weight, settings.feature_weight, settings.task_weight)
     fingerprint = _fingerprint(asdict(settings), asdict(models), teacher_meta.get("history"),
-                               region_name, samples.distill_train, samples.labelled_train)
+                               region_name, samples.distill_train, samples.labelled_train,
+                               sources.record if sources is not None else None)
     state_dir = out_dir / STATE_DIR
     log.info("distil %s on %s: %d radar and %d labelled train samples; held out %d of %d times",
              region_name, device, len(samples.distill_train), len(samples.labelled_train),
@@ -612,12 +693,12 @@ def distill_region(config: dict[str, Any], region_name: str, teacher_path: str |
             logits, features = teacher(batch["teacher_image"])
         return logits.float(), features.float()
 
-    def distill_loss(student, projection, batch, temperature):
+    def distill_loss(student, projection, batch, temperature, label_weights=class_weights):
         t_logits, t_features = teacher_outputs(batch)
         logits, features = _student_forward(student, batch)
         return distillation_loss(logits.float(), t_logits, projection(features).float(),
                                  t_features, batch["label"], temperature, weights,
-                                 class_weights, _kd_mask(batch))
+                                 label_weights, _kd_mask(batch))
 
     def labels_loss(student, batch):
         logits, _ = _student_forward(student, batch)
@@ -642,6 +723,17 @@ def distill_region(config: dict[str, Any], region_name: str, teacher_path: str |
             return _mean_loss(loaders["labelled_val"], device, lambda b: labels_loss(student, b))
 
         member_settings = _with_seed(settings, seed)
+        if sources is not None:
+            # first the source regions' passes (storms included), so the student learns how
+            # water spreads with level, terrain and gauges before it adapts to the target
+            def source_step(batch, step, total, student=student, projection=projection):
+                temperature = temperature_at(step, total, settings.t_start, settings.t_end)
+                return distill_loss(student, projection, batch, temperature, source_weights)
+
+            history[f"source-{k}"] = run_phase(
+                Phase(f"source-{k}", pair, loaders["source"], source_step, distill_val,
+                      settings.source_epochs, settings.student_lr, settings.augment),
+                member_settings, device, state_dir, out_dir, fingerprint)
         history[f"distill-{k}"] = run_phase(
             Phase(f"distill-{k}", pair, loaders["distill"], distill_step, distill_val,
                   settings.distill_epochs, settings.student_lr,
@@ -718,6 +810,13 @@ def distill_region(config: dict[str, Any], region_name: str, teacher_path: str |
         "holdout_times": iso_times(times[held_out]),
         "training_times": iso_times(times[~held_out]),
         "tile_size_px": list(size),
+        "source_distillation": (
+            {"regions": sources.record, "samples": len(sources.dataset),
+             "epochs": settings.source_epochs, "replayed_in_target_phase": settings.source_replay}
+            if sources is not None
+            else {"regions": {}, "samples": 0, "epochs": 0,
+                  "note": "off (training.distill_on_sources)" if not settings.distill_on_sources
+                  else "no source region with radar passes on train/val tiles"}),
         "samples": {"distill_train": len(samples.distill_train),
                     "distill_val": len(samples.distill_val),
                     "labelled_train": len(samples.labelled_train),
