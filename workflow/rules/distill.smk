@@ -4,6 +4,9 @@ rule distill:
         cube=f"{RESULTS}/{{region}}/cube.zarr",
         tiles=f"{RESULTS}/{{region}}/tiles.parquet",
         teacher=rules.train_teacher.output.weights,
+        # the student also learns from the teacher on the source regions' passes
+        source_cubes=expand(f"{RESULTS}/{{source}}/cube.zarr", source=SOURCES),
+        source_tiles=expand(f"{RESULTS}/{{source}}/tiles.parquet", source=SOURCES),
     output:
         meta=f"{RESULTS}/{{region}}/student/student.json",
     params:
