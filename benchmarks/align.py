@@ -34,22 +34,29 @@ LON0, LAT0 = 3.0, 51.3
 
 
 def make_input(path: Path, size: int) -> None:
-    """An N x N float32 radar band (dB, speckled, with a NaN corner) in EPSG:4326."""
+    """An N x N float32 radar band (dB, speckled, with a NaN corner) in EPSG:4326.
+
+    Written in row blocks: the children inherit this process's peak RSS across fork/exec
+    (Linux keeps ru_maxrss), so the parent must stay small for their figures to mean anything.
+    """
     import numpy as np
     import rasterio
     from affine import Affine
+    from rasterio.windows import Window
 
     rng = np.random.default_rng(size)
-    yy, xx = np.mgrid[0:size, 0:size]
-    vv = (-12 + 4 * np.sin(xx / 37.0) * np.cos(yy / 53.0)
-          + rng.gamma(4.0, 0.25, (size, size))).astype(np.float32)
-    vv[: size // 8, : size // 8] = np.nan
     profile = dict(driver="GTiff", width=size, height=size, count=1, dtype="float32",
                    crs="EPSG:4326", transform=Affine(RES_DEG, 0, LON0, 0, -RES_DEG, LAT0),
                    nodata=float("nan"), tiled=True, blockxsize=256, blockysize=256,
                    compress="deflate")
     with rasterio.open(path, "w", **profile) as dst:
-        dst.write(vv, 1)
+        for row0 in range(0, size, 256):
+            rows = min(256, size - row0)
+            yy, xx = np.mgrid[row0:row0 + rows, 0:size]
+            vv = (-12 + 4 * np.sin(xx / 37.0) * np.cos(yy / 53.0)
+                  + rng.gamma(4.0, 0.25, (rows, size))).astype(np.float32)
+            vv[(yy < size // 8) & (xx < size // 8)] = np.nan
+            dst.write(vv, 1, window=Window(0, row0, size, rows))
         dst.set_band_description(1, "VV")
 
 

@@ -31,7 +31,7 @@ __all__ = [
 ]
 
 # Source blocks read per task: large enough to amortise GDAL calls, small for memory.
-SOURCE_CHUNK_PX = 1024
+SOURCE_CHUNK_PX = 768
 
 
 def band_names(path: Path) -> list[str]:
