@@ -22,7 +22,7 @@ import time
 from datetime import UTC, datetime
 from pathlib import Path
 
-SIZES_PX = (256, 512, 1024)  # square regions: 1x, 4x, 16x the area
+SIZES_PX = (512, 1024, 2048)  # square regions: 1x, 4x, 16x the area
 TILE_PX, OVERLAP_PX = 256, 32
 RESULTS = Path(__file__).parent / "results" / "predict.json"
 
@@ -94,6 +94,8 @@ def main() -> None:
     parser.add_argument("--one", nargs=3, metavar=("MODEL", "SIZE", "DEVICE"),
                         help=argparse.SUPPRESS)  # internal: one run in a subprocess
     parser.add_argument("--out", type=Path, default=RESULTS)
+    parser.add_argument("--sizes", type=int, nargs=3, default=SIZES_PX,
+                        help="three region sides in px spanning 16x in area")
     args = parser.parse_args()
     if args.one:
         print(json.dumps(run_one(args.one[0], int(args.one[1]), args.one[2])))
@@ -104,20 +106,20 @@ def main() -> None:
     runs = []
     for device in devices:
         for model in ("student", "teacher"):
-            for size in SIZES_PX:
+            for size in args.sizes:
                 result = subprocess.run(
                     [sys.executable, __file__, "--one", model, str(size), device],
                     check=True, capture_output=True, text=True,
                 )
                 runs.append(json.loads(result.stdout.strip().splitlines()[-1]))
                 print(json.dumps(runs[-1]), flush=True)
-    largest = {(r["model"], r["device"]): r for r in runs if r["size_px"] == SIZES_PX[-1]}
-    smallest = {(r["model"], r["device"]): r for r in runs if r["size_px"] == SIZES_PX[0]}
+    largest = {(r["model"], r["device"]): r for r in runs if r["size_px"] == args.sizes[-1]}
+    smallest = {(r["model"], r["device"]): r for r in runs if r["size_px"] == args.sizes[0]}
     summary = {
         "created_utc": datetime.now(UTC).isoformat(timespec="seconds"),
         "machine": {"platform": platform.platform(), "torch_threads": torch.get_num_threads(),
                     "cuda": torch.cuda.get_device_name(0) if torch.cuda.is_available() else None},
-        "tile_px": TILE_PX, "overlap_px": OVERLAP_PX, "sizes_px": list(SIZES_PX),
+        "tile_px": TILE_PX, "overlap_px": OVERLAP_PX, "sizes_px": list(args.sizes),
         # end-to-end MP/s of one student model over the teacher's, largest region, CPU
         "student_vs_teacher_throughput": largest[("student", "cpu")]["megapixels_per_s"]
         / largest[("teacher", "cpu")]["megapixels_per_s"],
@@ -129,7 +131,7 @@ def main() -> None:
         # peak RSS at 16x the area over peak RSS at 1x (student, CPU): ~1 means bounded
         "memory_growth_ratio": largest[("student", "cpu")]["peak_rss_mib"]
         / smallest[("student", "cpu")]["peak_rss_mib"],
-        "area_ratio": (SIZES_PX[-1] / SIZES_PX[0]) ** 2,
+        "area_ratio": (args.sizes[-1] / args.sizes[0]) ** 2,
         "runs": runs,
     }
     args.out.parent.mkdir(parents=True, exist_ok=True)
