@@ -42,7 +42,8 @@ def test_kl_mask_limits_pixels():
     mask = torch.zeros(2, 4, 4, dtype=torch.bool)
     mask[:, 0, 0] = True
     changed = student.clone()
-    changed[:, :, 1:] += 10.0  # outside the mask
+    changed[:, 1, 1:] += 10.0  # one class only, so the softmax changes; outside the mask
+    assert not torch.isclose(kd_kl(student, teacher, 1.0), kd_kl(changed, teacher, 1.0))
     torch.testing.assert_close(kd_kl(student, teacher, 1.0, mask),
                                kd_kl(changed, teacher, 1.0, mask))
 

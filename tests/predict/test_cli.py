@@ -59,3 +59,14 @@ def test_water_level_overrides():
     np.testing.assert_allclose(fixed["water_level_m"], 3.2)
     np.testing.assert_allclose(fixed["gauge_history_m"], [[2.8, 3.0, 3.2]])
     assert bool(fixed["gauge_present"])
+
+
+def test_water_level_overrides_without_an_observed_level():
+    window = _window()
+    window["water_level_m"][:] = np.nan  # no gauge value at this hour
+    window["gauge_history_m"][:] = np.nan
+    fixed = apply_scenario(window, {"water_level_m": 3.2})
+    np.testing.assert_allclose(fixed["water_level_m"], 3.2)  # never NaN, so never read as 0 m
+    np.testing.assert_allclose(fixed["gauge_history_m"], 3.2)
+    with pytest.raises(InputError, match="needs an observed water level"):
+        apply_scenario(window, {"water_level_offset_m": 1.0})

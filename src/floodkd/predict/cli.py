@@ -15,6 +15,7 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
+import xarray as xr
 import pandas as pd
 
 from floodkd.config import load_config, region_config
@@ -85,22 +86,28 @@ def input_flags(window: Any, presence: dict[str, bool]) -> np.ndarray:
 
 
 def apply_scenario(window: Any, scenario: dict[str, float]) -> Any:
-    """The window with the scenario's water level: an offset shifts the field and the gauge
-    histories; an absolute level sets the field and shifts each history to end at it."""
+    """The window with the scenario's water level: an offset shifts the observed field and the
+    gauge histories; an absolute level sets the field everywhere and ends each history at it
+    (a history with no observations becomes flat at that level)."""
     if not scenario:
         return window
     window = window.copy()
     if "water_level_offset_m" in scenario:
+        if not np.isfinite(window["water_level_m"].values).any():
+            raise InputError("scenario", "water_level_offset_m needs an observed water level, "
+                             "and this date has none (no tide input or no gauge value)",
+                             "give an absolute water_level_m for this scenario instead")
         shift = scenario["water_level_offset_m"]
         window["water_level_m"] = window["water_level_m"] + shift
         if "gauge_history_m" in window:
             window["gauge_history_m"] = window["gauge_history_m"] + shift
     else:
         level = scenario["water_level_m"]
-        window["water_level_m"] = window["water_level_m"] * 0 + level
+        window["water_level_m"] = xr.full_like(window["water_level_m"], level)
         if "gauge_history_m" in window:
             history = window["gauge_history_m"]
-            window["gauge_history_m"] = history - history.isel(lag=-1) + level
+            ended = history - history.isel(lag=-1) + level
+            window["gauge_history_m"] = ended.fillna(level)
     window["gauge_present"] = window["gauge_present"] * 0 + 1  # the level is now known
     return window
 
