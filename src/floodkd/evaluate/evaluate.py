@@ -250,7 +250,9 @@ def evaluate_region(config: dict[str, Any], region_name: str, teacher_path: str 
         truth_source = f"truth rasters matching {truth_glob}"
         tile_positions = list(range(len(region.tiles)))
         plan = {"radar_passes": [t for t in sorted(truth_files) if radar[t] and held[t]],
-                "no_radar_dates": [t for t in sorted(truth_files) if not radar[t]]}
+                # dates without radar also only from the held-out period: earlier dates share
+                # floods (and neighbouring pixels) with the labels the students were taught
+                "no_radar_dates": [t for t in sorted(truth_files) if not radar[t] and held[t]]}
     else:
         truth_source = "held-out labels of the test-split tiles"
         tile_positions = list(np.flatnonzero(region.tiles["split"].to_numpy() == "test"))
@@ -287,8 +289,13 @@ def evaluate_region(config: dict[str, Any], region_name: str, teacher_path: str 
             level = cube["water_level_m"].isel(time=t).values
             if np.isfinite(level).any():
                 maps["bathtub"] = bathtub(elevation, level, sea).astype(np.float64)
-            if radar[t]:
-                maps["sar_otsu"] = sar_otsu(cube["vv_db"].isel(time=t).values).astype(np.float64)
+                maps["bathtub"][~np.isfinite(elevation) | ~np.isfinite(level)] = np.nan
+            if radar[t]:  # radar models are not scored where the pass has no data
+                vv = cube["vv_db"].isel(time=t).values
+                maps["teacher"][~np.isfinite(vv)] = np.nan
+                if np.isfinite(vv).any():
+                    maps["sar_otsu"] = sar_otsu(vv).astype(np.float64)
+                    maps["sar_otsu"][~np.isfinite(vv)] = np.nan
             is_water = truth == 1
             for name in MODEL_NAMES:
                 if name not in maps:
