@@ -45,3 +45,26 @@ def test_ece_hand_computed():
         0.5 * 0.1 + 0.5 * 0.4)
     assert expected_calibration_error(np.array([0.0, 1.0]), np.array([0, 1])) == 0.0
     assert math.isnan(expected_calibration_error(np.array([0.3]), np.array([255])))
+
+
+def test_ensemble_fit_matches_single_model_for_identical_members():
+    rng = np.random.default_rng(3)
+    logits = rng.normal(0, 3, (400, 2))
+    labels = (rng.random(400) < 1 / (1 + np.exp(-(logits[:, 1] - logits[:, 0]) / 3))).astype(int)
+    single = fit_temperature(logits, labels)
+    ensemble = fit_temperature(np.stack([logits, logits, logits]), labels)
+    assert ensemble == pytest.approx(single, rel=1e-4)
+    assert single > 1.5  # logits three times too sharp
+
+
+def test_ensemble_fit_is_for_the_mean_probability():
+    # two over-confident members that disagree: their mean probability is already soft, so
+    # the temperature for the mean differs from the one for each member alone
+    rng = np.random.default_rng(4)
+    labels = rng.integers(0, 2, 600)
+    signal = np.where(labels == 1, 1.0, -1.0) + rng.normal(0, 1.5, 600)
+    member_a = np.stack([-4 * signal, 4 * signal], axis=1) / 2
+    member_b = member_a + rng.normal(0, 4, member_a.shape)
+    joint = fit_temperature(np.stack([member_a, member_b]), labels)
+    alone = fit_temperature(member_b, labels)
+    assert joint != pytest.approx(alone, rel=0.05)

@@ -13,18 +13,22 @@ IGNORE_LABEL = 255
 
 def fit_temperature(logits: torch.Tensor | np.ndarray, labels: torch.Tensor | np.ndarray,
                     max_iter: int = 100) -> float:
-    """The temperature T minimising the NLL of softmax(logits / T) on held-out pixels.
+    """The temperature T minimising the NLL of the calibrated probability on held-out pixels.
 
-    logits (N, K), labels (N,) integer; labels 255 are ignored. Optimised with LBFGS on
-    log T so T stays positive. T > 1 softens an over-confident model.
+    logits (N, K) of one model, or (S, N, K) of S ensemble members: then the probability is
+    the members' mean of softmax(logits / T), exactly what the maps average. labels (N,)
+    integer; labels 255 are ignored. Optimised with LBFGS on log T so T stays positive.
+    T > 1 softens an over-confident model.
     """
     logits_t = torch.as_tensor(logits, dtype=torch.float64).detach()
+    if logits_t.ndim == 2:
+        logits_t = logits_t[None]
     labels_t = torch.as_tensor(labels).long().reshape(-1)
-    if logits_t.ndim != 2 or logits_t.shape[0] != labels_t.shape[0]:
-        raise ValueError(f"logits must be (N, K) and labels (N,), got {tuple(logits_t.shape)} "
-                         f"and {tuple(labels_t.shape)}")
+    if logits_t.ndim != 3 or logits_t.shape[1] != labels_t.shape[0]:
+        raise ValueError(f"logits must be (N, K) or (S, N, K) and labels (N,), got "
+                         f"{tuple(logits_t.shape)} and {tuple(labels_t.shape)}")
     keep = labels_t != IGNORE_LABEL
-    logits_t, labels_t = logits_t[keep], labels_t[keep]
+    logits_t, labels_t = logits_t[:, keep], labels_t[keep]
     if labels_t.numel() == 0:
         raise ValueError("no labelled pixels to fit a temperature on")
     log_t = torch.zeros((), dtype=torch.float64, requires_grad=True)
@@ -33,7 +37,10 @@ def fit_temperature(logits: torch.Tensor | np.ndarray, labels: torch.Tensor | np
 
     def closure() -> torch.Tensor:
         optimiser.zero_grad()
-        loss = F.cross_entropy(logits_t / log_t.exp(), labels_t)
+        log_probs = torch.log_softmax(logits_t / log_t.exp(), dim=-1)
+        # log of the members' mean probability, computed stably
+        log_mean = torch.logsumexp(log_probs, dim=0) - np.log(logits_t.shape[0])
+        loss = F.nll_loss(log_mean, labels_t)
         loss.backward()
         return loss
 

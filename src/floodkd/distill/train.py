@@ -885,7 +885,8 @@ def _pixel_keys(batch: dict[str, torch.Tensor]) -> torch.Tensor:
 
 def calibrate(members: list[FloodStudent], loader: DataLoader,
               device: torch.device) -> dict[str, Any]:
-    """Fit the temperature of the ensemble-mean logits on held-out labelled pixels.
+    """Fit the temperature on held-out labelled pixels, for the members' mean of
+    softmax(logits / T) that the maps use (dropout off here; the maps add MC draws).
 
     Overlapping tiles see a pixel more than once: when batches carry ``window`` and
     ``time_index`` each (time, pixel) counts once. With no labelled pixel, or fewer than
@@ -896,32 +897,32 @@ def calibrate(members: list[FloodStudent], loader: DataLoader,
         for batch in loader:
             batch = _to_device(batch, device)
             with autocast(device):
-                mean_logits = ensemble_logits(members, batch).mean(0)
+                member_logits = ensemble_logits(members, batch)  # (S, B, 2, H, W)
             labelled = (batch["label"] != 255) & batch["valid"]
-            logits_list.append(mean_logits.permute(0, 2, 3, 1)[labelled].float().cpu())
+            logits_list.append(member_logits.permute(0, 1, 3, 4, 2)[:, labelled].float().cpu())
             labels_list.append(batch["label"][labelled].cpu())
             if "window" in batch and "time_index" in batch:
                 keys_list.append(_pixel_keys(batch)[labelled].cpu())
     if not logits_list or sum(len(x) for x in labels_list) == 0:
         return {"temperature": 1.0, "pixels": 0, "pixels_per_class": [0, 0],
                 "note": "no held-out labelled pixel: temperature left at 1"}
-    logits, labels = torch.cat(logits_list), torch.cat(labels_list)
+    logits, labels = torch.cat(logits_list, dim=1), torch.cat(labels_list)
     if len(keys_list) == len(logits_list):
         _, first = np.unique(torch.cat(keys_list).numpy(), return_index=True)
-        logits, labels = logits[first], labels[first]
+        logits, labels = logits[:, first], labels[first]
     per_class = torch.bincount(labels.long(), minlength=2)[:2]
     if int(per_class.min()) < MIN_CALIBRATION_PIXELS:
         # one class only (e.g. 722 dry pixels on the demo target): the NLL falls as T -> 0
         # without bound, so a fit would only sharpen the map, never calibrate it
-        probs = torch.softmax(logits, 1)[:, 1].numpy()
+        probs = torch.softmax(logits, -1)[..., 1].mean(0).numpy()
         ece = expected_calibration_error(probs, labels.numpy())
         return {"temperature": 1.0, "pixels": int(labels.numel()),
                 "pixels_per_class": per_class.tolist(), "ece_before": ece, "ece_after": ece,
                 "note": f"fewer than {MIN_CALIBRATION_PIXELS} held-out labelled pixels of "
                         "a class: temperature left at 1"}
     temperature = fit_temperature(logits, labels)
-    before = torch.softmax(logits, 1)[:, 1].numpy()
-    after = torch.softmax(logits / temperature, 1)[:, 1].numpy()
+    before = torch.softmax(logits, -1)[..., 1].mean(0).numpy()
+    after = torch.softmax(logits / temperature, -1)[..., 1].mean(0).numpy()
     return {"temperature": temperature, "pixels": int(labels.numel()),
             "pixels_per_class": per_class.tolist(),
             "ece_before": expected_calibration_error(before, labels.numpy()),

@@ -15,8 +15,8 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
-import xarray as xr
 import pandas as pd
+import xarray as xr
 
 from floodkd.config import load_config, region_config
 from floodkd.errors import InputError
