@@ -11,7 +11,7 @@ from affine import Affine
 from odc.geo.geobox import GeoBox
 from odc.geo.xr import wrap_xr
 
-from floodkd.align.regrid import regrid_band
+from floodkd.align.regrid import missing_plane, regrid_band
 from floodkd.errors import InputError
 from floodkd.grid import RegionGrid
 
@@ -92,8 +92,7 @@ def month_fields(
         if experiment is not None and hit.size:
             coarse = ds[variable].sel(experiment=experiment).isel(time=hit[0]).values
         if coarse is None or not np.isfinite(coarse).any():
-            planes.append(da.full(grid.shape, np.nan, dtype=np.float32,
-                                  chunks=(chunk_px, chunk_px)))
+            planes.append(missing_plane(grid, chunk_px, np.nan, np.float32))
             continue
         present[i] = True
         key = (experiment, str(month))
