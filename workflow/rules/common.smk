@@ -1,6 +1,5 @@
 # Helpers that resolve inputs from the config. No stage logic here.
 import glob
-from pathlib import Path
 
 RESULTS = config["results_dir"]
 CONFIG_FILE = workflow.configfiles[0] if workflow.configfiles else "config/config.yaml"
@@ -13,10 +12,6 @@ wildcard_constraints:
     region="[a-z0-9][a-z0-9-]*",
     modality="sar|optical|gcm|tide|terrain|labels",
     scenario="[a-z0-9][a-z0-9_-]*",
-
-
-def region_modalities(region):
-    return list(config["regions"][region]["inputs"])
 
 
 def modality_inputs(wildcards):
@@ -32,7 +27,13 @@ def modality_inputs(wildcards):
 
 
 def ingest_outputs(region):
-    return [f"{RESULTS}/{region}/ingest/{m}" for m in region_modalities(region)]
+    return [f"{RESULTS}/{region}/ingest/{m}" for m in config["regions"][region]["inputs"]]
+
+
+def truth_files(wildcards):
+    """Truth rasters of a synthetic region (evaluation only); none for a real region."""
+    pattern = config["regions"][wildcards.region].get("truth")
+    return sorted(glob.glob(pattern)) if pattern else []
 
 
 def all_outputs():

@@ -1,9 +1,4 @@
 # Stage 8: score the teacher, the students and the baselines against truth or held-out labels.
-def truth_files(wildcards):
-    pattern = config["regions"][wildcards.region].get("truth")
-    return sorted(glob.glob(pattern)) if pattern else []
-
-
 rule evaluate:
     input:
         cube=f"{RESULTS}/{{region}}/cube.zarr",
