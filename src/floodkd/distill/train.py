@@ -736,8 +736,7 @@ def distill_region(config: dict[str, Any], region_name: str, teacher_path: str |
                 member_settings, device, state_dir, out_dir, fingerprint)
         history[f"distill-{k}"] = run_phase(
             Phase(f"distill-{k}", pair, loaders["distill"], distill_step, distill_val,
-                  settings.distill_epochs, settings.student_lr,
-              settings.augment),
+                  settings.distill_epochs, settings.student_lr, settings.augment),
             member_settings, device, state_dir, out_dir, fingerprint)
         files["no_ewc"].append(f"no_ewc-{k}.safetensors")
         save_checkpoint(student.cpu(), out_dir / files["no_ewc"][-1],
@@ -768,8 +767,7 @@ def distill_region(config: dict[str, Any], region_name: str, teacher_path: str |
 
         history[f"finetune-{k}"] = run_phase(
             Phase(f"finetune-{k}", student, loaders["labelled"], finetune_step, finetune_val,
-                  settings.finetune_epochs, settings.student_lr,
-              settings.augment),
+                  settings.finetune_epochs, settings.student_lr, settings.augment),
             member_settings, device, state_dir, out_dir, fingerprint)
         files["distilled"].append(f"member-{k}.safetensors")
         save_checkpoint(student.cpu(), out_dir / files["distilled"][-1],
