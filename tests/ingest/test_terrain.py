@@ -72,3 +72,26 @@ def test_tiles_in_different_crs_are_refused(tmp_path, write_raster, make_region)
     write_raster(tmp_path / "b.tif", np.full((2, 2), 2.0, np.float32))  # UTM 31N
     with pytest.raises(InputError, match="reproject"):
         _ingest(tmp_path, make_region)
+
+
+def test_a_scene_larger_than_the_region_is_cropped_to_it_plus_a_margin(
+        tmp_path, write_raster, make_region):
+    from floodkd.ingest.rasters import REGION_MARGIN_PX, read_raster
+    from floodkd.region import region_outline
+
+    region = make_region("terrain", tmp_path / "*.tif")
+    lon_min, lat_min, lon_max, lat_max = region["bbox"]
+    # a 0.001 degree DEM reaching 0.5 degree beyond the region on every side
+    origin = from_origin(lon_min - 0.5, lat_max + 0.5, 0.001, 0.001)
+    rows = round((lat_max - lat_min + 1.0) / 0.001)
+    cols = round((lon_max - lon_min + 1.0) / 0.001)
+    heights = np.arange(rows * cols, dtype=np.float32).reshape(rows, cols) % 1000
+    write_raster(tmp_path / "big.tif", heights, crs="EPSG:4326", transform=origin)
+    raster = read_raster(tmp_path / "big.tif", region_outline(region))
+    region_rows = round((lat_max - lat_min) / 0.001)
+    assert raster.data.shape[1] <= region_rows + 2 * REGION_MARGIN_PX + 2 < rows
+    # the crop keeps georeferencing: its first pixel is the big raster's pixel at that spot
+    col, row = ~origin @ (raster.transform.c, raster.transform.f)
+    assert raster.data[0, 0, 0] == heights[round(row), round(col)]
+    west, north = raster.transform.c, raster.transform.f
+    assert west <= lon_min and north >= lat_max  # the region is inside the crop

@@ -9,6 +9,7 @@ it has a CRS and that its footprint overlaps the region outline. Problems become
 from __future__ import annotations
 
 import glob
+import math
 import re
 from dataclasses import dataclass
 from datetime import datetime
@@ -21,8 +22,8 @@ import rasterio
 from affine import Affine
 from rasterio.crs import CRS
 from rasterio.errors import RasterioError
-from rasterio.transform import array_bounds
 from rasterio.warp import transform_bounds
+from rasterio.windows import Window, from_bounds
 from shapely.geometry import box
 from shapely.geometry.base import BaseGeometry
 
@@ -45,6 +46,9 @@ __all__ = [
 
 # Tiles must be multiples of 16 for GeoTIFF; 256 is GDAL's and QGIS's usual block size.
 _BLOCK_PX = 256
+# Pixels kept around the region when reading a larger scene, so align's resampling has
+# neighbours at the region's edge.
+REGION_MARGIN_PX = 8
 
 
 @dataclass(frozen=True)
@@ -96,18 +100,24 @@ def input_files(region: dict[str, Any], modality: str) -> list[Path]:
 
 
 def read_raster(path: Path, outline: BaseGeometry) -> Raster:
-    """Open ``path``, read every pixel and check CRS and overlap with ``outline`` (lon/lat)."""
+    """Open ``path``, check CRS and overlap with ``outline`` (lon/lat), and read the window
+    that covers the region plus a margin of ``REGION_MARGIN_PX`` pixels.
+
+    A whole Sentinel-1 GRD scene is ~25000 x 17000 pixels; reading only the region keeps
+    memory to what the stage needs. Every block of that window is decoded, so a truncated or
+    corrupt file fails here and not later in a stage that trusts the file.
+    """
     try:
         with rasterio.open(path) as src:
-            # read() decodes every block, so a truncated or corrupt file fails here and not
-            # later in a stage that trusts the file
-            data = src.read()
-            has_gcps = bool(src.gcps[0])
+            if src.crs is None:
+                _refuse_without_crs(path, has_gcps=bool(src.gcps[0]))
+            check_overlap(path, src.crs, tuple(src.bounds), outline)
+            window = _region_window(src, outline)
             raster = Raster(
                 path=Path(path),
-                data=data,
+                data=src.read(window=window),
                 crs=src.crs,
-                transform=src.transform,
+                transform=src.window_transform(window),
                 nodata=src.nodata,
                 descriptions=tuple(src.descriptions),
                 units=tuple(src.units),
@@ -122,22 +132,37 @@ def read_raster(path: Path, outline: BaseGeometry) -> Raster:
             f"cannot read it as a raster ({error})",
             "the file is truncated, corrupt or not a raster; download or export it again",
         ) from error
-    if raster.crs is None and has_gcps:
+    return raster
+
+
+def _refuse_without_crs(path: Path, has_gcps: bool) -> None:
+    if has_gcps:
         raise InputError(
             path,
             "the raster is georeferenced only by ground control points (radar geometry)",
             "terrain-correct it or warp it onto a map grid, e.g. gdalwarp -t_srs EPSG:32631 "
             "IN.tif OUT.tif",
         )
-    if raster.crs is None:
-        raise InputError(
-            path,
-            "the raster has no CRS (coordinate reference system)",
-            "assign the CRS it was made in, e.g. gdal_edit.py -a_srs EPSG:32631 FILE",
-        )
-    bounds = array_bounds(raster.height, raster.width, raster.transform)  # west, south, east, north
-    check_overlap(path, raster.crs, bounds, outline)
-    return raster
+    raise InputError(
+        path,
+        "the raster has no CRS (coordinate reference system)",
+        "assign the CRS it was made in, e.g. gdal_edit.py -a_srs EPSG:32631 FILE",
+    )
+
+
+def _region_window(src: rasterio.io.DatasetReader, outline: BaseGeometry) -> Window:
+    """The pixel window of ``src`` covering ``outline`` plus a margin, clipped to the raster."""
+    left, bottom, right, top = transform_bounds("EPSG:4326", src.crs, *outline.bounds,
+                                                densify_pts=21)
+    region = from_bounds(left, bottom, right, top, transform=src.transform)
+    col0 = max(math.floor(region.col_off) - REGION_MARGIN_PX, 0)
+    row0 = max(math.floor(region.row_off) - REGION_MARGIN_PX, 0)
+    col1 = min(math.ceil(region.col_off + region.width) + REGION_MARGIN_PX, src.width)
+    row1 = min(math.ceil(region.row_off + region.height) + REGION_MARGIN_PX, src.height)
+    if col1 <= col0 or row1 <= row0:
+        raise InputError(src.name, "no pixel of it lies inside the region",
+                         "remove the file from this region's inputs, or check its CRS")
+    return Window(col0, row0, col1 - col0, row1 - row0)
 
 
 def check_overlap(
