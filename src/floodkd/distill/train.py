@@ -67,6 +67,7 @@ from floodkd.models.channels import NORMALISATION
 from floodkd.models.checkpoint import load_checkpoint, save_checkpoint
 from floodkd.models.student import FloodStudent, Projection, StudentConfig
 from floodkd.models.teacher import RadarTeacher, TeacherConfig
+from floodkd.settings import Settings, settings_from_config
 
 __all__ = [
     "TrainingConfig",
@@ -92,7 +93,7 @@ MIN_CALIBRATION_PIXELS = 50  # of each class, to fit a temperature at all
 
 
 @dataclass(frozen=True)
-class TrainingConfig:
+class TrainingConfig(Settings):
     """The ``training`` block of the config. Defaults fit the demo on 2 CPU cores."""
 
     teacher_epochs: int = 30
@@ -123,10 +124,6 @@ class TrainingConfig:
     source_replay: bool = True  # keep the source passes in the target distillation too
     device: str = "auto"  # auto (CUDA when present), cpu, cuda
 
-    @classmethod
-    def from_dict(cls, values: dict[str, Any]) -> TrainingConfig:
-        return cls(**_known_keys(cls, values, "training"))
-
 
 @dataclass(frozen=True)
 class ModelSettings:
@@ -137,24 +134,18 @@ class ModelSettings:
     teacher_pretrained_dir: str | None = None
 
 
-def _known_keys(cls: type, values: dict[str, Any], block: str) -> dict[str, Any]:
-    known = {f.name for f in fields(cls)}
-    unknown = sorted(set(values) - known)
-    if unknown:
-        raise InputError("config", f"unknown keys {unknown} in the '{block}' block",
-                         f"use only {sorted(known)}")
-    return dict(values)
-
-
 def training_settings(config: dict[str, Any]) -> TrainingConfig:
     """The training settings of a loaded config (defaults for keys it leaves out)."""
-    return TrainingConfig.from_dict(config.get("training") or {})
+    return settings_from_config(TrainingConfig, config, "training")
 
 
 def model_settings(config: dict[str, Any]) -> ModelSettings:
     """The model sizes of a loaded config (``models: {teacher: {...}, student: {...}}``)."""
     block = dict(config.get("models") or {})
-    _known_keys(ModelSettings, block, "models")
+    unknown = sorted(set(block) - {f.name for f in fields(ModelSettings)})
+    if unknown:
+        raise InputError("config", f"unknown keys {unknown} in the 'models' block",
+                         "correct the key; config/README.md lists them")
     try:
         teacher = TeacherConfig.from_dict(block.get("teacher") or {})
         student = StudentConfig.from_dict(block.get("student") or {})

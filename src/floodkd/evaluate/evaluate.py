@@ -17,7 +17,7 @@ import logging
 import math
 import re
 from collections import defaultdict
-from dataclasses import asdict, dataclass, fields
+from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Any
 
@@ -48,6 +48,7 @@ from floodkd.evaluate.metrics import binary_scores, uncertainty_error_auroc
 from floodkd.grid import RegionGrid
 from floodkd.models.checkpoint import load_checkpoint
 from floodkd.models.teacher import RadarTeacher
+from floodkd.settings import Settings, settings_from_config
 
 __all__ = [
     "EvaluateConfig",
@@ -77,22 +78,13 @@ TRUTH_PATTERN = re.compile(r"inundation_(\d{8}T\d{6})\.tif$")
 
 
 @dataclass(frozen=True)
-class EvaluateConfig:
+class EvaluateConfig(Settings):
     """The ``evaluate`` block of the config."""
 
     mc_samples: int = 4  # MC-dropout draws per ensemble member (0: members only, no dropout)
     threshold: float = 0.5  # P(flood) above which a pixel counts as flooded
     truth_match_hours: float = 12.0  # a truth raster belongs to the cube time this close
     batch_size: int = 8
-
-    @classmethod
-    def from_dict(cls, values: dict[str, Any]) -> EvaluateConfig:
-        known = {f.name for f in fields(cls)}
-        unknown = sorted(set(values) - known)
-        if unknown:
-            raise InputError("config", f"unknown keys {unknown} in the 'evaluate' block",
-                             f"use only {sorted(known)}")
-        return cls(**values)
 
 
 # ---------------------------------------------------------------- truth
@@ -221,7 +213,7 @@ def evaluate_region(config: dict[str, Any], region_name: str, teacher_path: str 
     """Evaluate all models of one region; write ``out_dir/metrics.json``, ``metrics.md`` and
     ``metrics_by_subset.json``. Returns the ``metrics.json`` document."""
     out_dir, student_dir = Path(out_dir), Path(student_dir)
-    settings = EvaluateConfig.from_dict(config.get("evaluate") or {})
+    settings = settings_from_config(EvaluateConfig, config, "evaluate")
     region_cfg = region_config(config, region_name)
     region = open_region(config.get("results_dir", "results"), region_name,
                          ["vv_db", "radar_present", "water_level_m", *TERRAIN_VARIABLES])

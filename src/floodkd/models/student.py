@@ -20,7 +20,7 @@ from floodkd.models.channels import (
     NORMALISATION,
     STUDENT_CHANNELS,
 )
-from floodkd.models.settings import Settings
+from floodkd.settings import Settings
 
 __all__ = ["StudentConfig", "FloodStudent", "TemporalEncoder", "Projection", "sinusoidal_encoding"]
 

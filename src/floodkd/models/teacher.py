@@ -11,7 +11,7 @@ from transformers import ViTConfig, ViTModel
 
 from floodkd.errors import InputError
 from floodkd.models.channels import TEACHER_CHANNELS
-from floodkd.models.settings import Settings
+from floodkd.settings import Settings
 
 __all__ = ["TeacherConfig", "RadarTeacher", "adapt_patch_kernel"]
 

@@ -1,11 +1,13 @@
-"""Model sizes as frozen dataclasses, built from config dicts that must not carry typos."""
+"""Settings as frozen dataclasses, built from config blocks that must not carry typos."""
 
 from __future__ import annotations
 
 from dataclasses import asdict, fields
 from typing import Any, Self
 
-__all__ = ["Settings"]
+from floodkd.errors import InputError
+
+__all__ = ["Settings", "settings_from_config"]
 
 
 class Settings:
@@ -23,3 +25,13 @@ class Settings:
             raise ValueError(f"unknown {cls.__name__} keys {sorted(unknown)}; "
                              f"known: {sorted(known)}")
         return cls(**values)
+
+
+def settings_from_config(cls: type[Settings], config: dict[str, Any], block: str) -> Any:
+    """``cls`` built from the config's ``block`` (defaults for keys it leaves out); an unknown
+    key is an InputError naming the block."""
+    try:
+        return cls.from_dict(dict(config.get(block) or {}))
+    except ValueError as error:
+        raise InputError("config", f"the '{block}' block: {error}",
+                         "correct the key; config/README.md lists them") from error
