@@ -104,13 +104,12 @@ def _matched_times(source_times: np.ndarray, matches: np.ndarray) -> np.ndarray:
     return out
 
 
-def _optical(folder: Path | None, times: np.ndarray, grid, s: AlignSettings) -> dict:
+def _optical(scenes, times: np.ndarray, grid, s: AlignSettings) -> dict:
     out: dict[str, xr.DataArray] = {}
-    if folder is None:
+    if scenes is None:
         matches = np.full(times.shape, -1)
         files = masks = None
     else:
-        scenes = inputs.read_scenes(folder, ("file", "masks_file"))
         matches = match_nearest(times, scenes.times, s.time_window_days)
         files, masks = scenes.table["file"], scenes.table["masks_file"]
         bands_of = {i: regrid.band_names(files[i]) for i in set(matches[matches >= 0])}
@@ -291,13 +290,15 @@ def build_cube(ingest_dir: Path, grid: RegionGrid, settings: AlignSettings) -> x
     if radar_scenes.times.size == 0:
         raise InputError(folders["sar"] / "scenes.csv", "lists no radar scene",
                          "ingest at least one radar scene")
-    optical_times = (inputs.read_scenes(folders["optical"], ("file", "masks_file")).times
-                     if folders["optical"] else np.array([], dtype="datetime64[ns]"))
+    optical_scenes = (inputs.read_scenes(folders["optical"], ("file", "masks_file"))
+                      if folders["optical"] else None)
+    optical_times = (optical_scenes.times if optical_scenes is not None
+                     else np.array([], dtype="datetime64[ns]"))
     times = time_axis(radar_scenes.times, optical_times)
 
     variables: dict[str, xr.DataArray] = {}
     variables |= _radar(folders["sar"], times, grid, settings, radar_scenes)
-    variables |= _optical(folders["optical"], times, grid, settings)
+    variables |= _optical(optical_scenes, times, grid, settings)
     terrain_vars, _ = _terrain(folders["terrain"], grid, settings)
     variables |= terrain_vars
     tide_vars, tide_coords = _tide(folders["tide"], times, grid, settings)
