@@ -29,6 +29,29 @@ def test_binary_scores_hand_computed_4x4():
     assert scores["recall"] == pytest.approx(4 / 5)
 
 
+def test_binary_scores_tell_precision_from_recall():
+    # every confusion count differs: tp 2, fp 3, fn 1, tn 7 ((2, 2) and (4, 2) not scored)
+    truth = np.array([[1, 1, 1],
+                      [0, 0, 0],
+                      [0, 0, 0],
+                      [0, 0, 0],
+                      [0, 0, 1]], bool)
+    pred = np.array([[1, 1, 0],
+                     [1, 1, 1],
+                     [0, 0, 1],
+                     [0, 0, 0],
+                     [0, 0, 0]], bool)
+    valid = np.ones(truth.shape, bool)
+    valid[2, 2] = valid[4, 2] = False
+    scores = binary_scores(pred, truth, valid)
+    assert (scores["tp"], scores["fp"], scores["fn"], scores["tn"]) == (2, 3, 1, 7)
+    assert scores["pixels"] == 13
+    assert scores["precision"] == pytest.approx(2 / 5)  # tp / (tp + fp)
+    assert scores["recall"] == pytest.approx(2 / 3)  # tp / (tp + fn)
+    assert scores["iou"] == pytest.approx(2 / 6)
+    assert scores["f1"] == pytest.approx(4 / 8)
+
+
 def test_undefined_scores_are_nan():
     empty = np.zeros((2, 2), bool)
     scores = binary_scores(empty, empty, np.ones((2, 2), bool))

@@ -1,0 +1,102 @@
+"""metrics.json end to end on hand-counted pixels: untrained models (seconds, no training),
+the bathtub scored against truth with unknown pixels (255) and known misses and false alarms.
+The toy truth is the bathtub model itself, so every change made here is a known count."""
+
+from __future__ import annotations
+
+import json
+
+import numpy as np
+import pytest
+
+from floodkd.config import validate_config
+from floodkd.distill.train import iso_times
+from floodkd.evaluate.evaluate import evaluate_region
+from tests.distill import conftest as cube_helpers
+from tests.distill.untrained import TINY_STUDENT, TINY_TEACHER, write_student_dir, write_teacher
+
+HELD_OUT = [5, 6, 7]  # radar passes 5 and 6; 7 has no radar pass
+PIXELS = cube_helpers.SIZE_PX ** 2
+LAND_COLUMNS = 33  # elevation -2 + 0.14 col > 0 m from column 15 on
+# per held-out time: unknown at sea (water in the bathtub) and on high dry land
+UNKNOWN_SEA = (slice(0, 4), slice(0, 4))  # 16 px
+UNKNOWN_LAND = (slice(10, 13), slice(44, 47))  # 9 px
+MISSED = (20, slice(40, 45))  # 5 px of high land marked flooded: false negatives
+FALSE_ALARM = (25, slice(20, 22))  # 2 px below the level, marked dry: false positives
+
+
+@pytest.fixture(scope="module")
+def evaluated(tmp_path_factory):
+    tmp_path = tmp_path_factory.mktemp("evaluate")
+    results = tmp_path / "results"
+    region = cube_helpers.write_region(results, "tgt", seed=3)
+    truth = region.truth.copy()
+    assert truth[HELD_OUT][(slice(None), *UNKNOWN_SEA)].all()  # what the counts rest on
+    assert not truth[HELD_OUT][(slice(None), *UNKNOWN_LAND)].any()
+    assert not truth[HELD_OUT][(slice(None), *MISSED)].any()
+    assert truth[HELD_OUT][(slice(None), *FALSE_ALARM)].all()
+    for t in HELD_OUT:
+        truth[t][UNKNOWN_SEA] = truth[t][UNKNOWN_LAND] = 255
+        truth[t][MISSED], truth[t][FALSE_ALARM] = 1, 0
+    cube_helpers.write_truth(truth, region.truth_dir)
+    area = {"bbox": [0, 0, 1, 1], "synthetic": True,
+            "inputs": {"sar": {"glob": "s1/*.tif"}, "terrain": {"glob": "dem/*.tif"}}}
+    config = validate_config({
+        "results_dir": str(results),
+        "regions": {"src": {**area, "role": "source"},
+                    "tgt": {**area, "role": "target", "truth": f"{region.truth_dir}/*.tif"}},
+        "models": {"teacher": TINY_TEACHER, "student": TINY_STUDENT},
+        "evaluate": {"mc_samples": 2},
+    })
+    teacher = write_teacher(tmp_path / "teacher.safetensors")
+    student = write_student_dir(tmp_path / "student", 0.5,
+                                iso_times(cube_helpers.TIMES[HELD_OUT]))
+    out = tmp_path / "eval"
+    metrics = evaluate_region(config, "tgt", teacher, student, out)
+    return region.truth, metrics, json.loads((out / "metrics_by_subset.json").read_text())
+
+
+def _expected(truth: np.ndarray, times: list[int], land_only: bool) -> dict[str, float]:
+    """Bathtub scores by hand: the unchanged toy truth is the bathtub's prediction."""
+    columns = slice(cube_helpers.SIZE_PX - LAND_COLUMNS, None) if land_only else slice(None)
+    water = int(truth[times][:, :, columns].sum())
+    unknown_water = 0 if land_only else 16
+    tp = water - len(times) * (unknown_water + 2)
+    fp, fn = 2 * len(times), 5 * len(times)
+    unknown = len(times) * (9 + unknown_water)
+    pixels = len(times) * cube_helpers.SIZE_PX * (LAND_COLUMNS if land_only else
+                                                  cube_helpers.SIZE_PX) - unknown
+    return {"iou": tp / (tp + fp + fn), "f1": 2 * tp / (2 * tp + fp + fn),
+            "precision": tp / (tp + fp), "recall": tp / (tp + fn), "pixels": pixels}
+
+
+def test_bathtub_scores_skip_unknown_truth_and_tell_misses_from_false_alarms(evaluated):
+    truth, metrics, details = evaluated
+    assert metrics["bathtub"] == pytest.approx(_expected(truth, HELD_OUT, land_only=False))
+    subsets = details["subsets"]
+    assert subsets["radar_passes"]["bathtub"] == pytest.approx(_expected(truth, [5, 6], False))
+    assert subsets["no_radar_dates"]["bathtub"] == pytest.approx(_expected(truth, [7], False))
+    assert subsets["radar_passes_land"]["bathtub"] == pytest.approx(
+        _expected(truth, [5, 6], land_only=True))
+    assert subsets["no_radar_dates_land"]["bathtub"] == pytest.approx(
+        _expected(truth, [7], land_only=True))
+
+
+def test_every_model_scores_exactly_the_known_truth_pixels(evaluated):
+    _, metrics, details = evaluated
+    known_per_time = PIXELS - 16 - 9
+    for name in ("teacher", "sar_otsu"):  # radar passes only
+        assert metrics[name]["pixels"] == 2 * known_per_time
+        assert name not in details["subsets"]["no_radar_dates"]
+    for name in ("student_distilled", "student_labels_only", "student_no_ewc", "bathtub"):
+        assert metrics[name]["pixels"] == 3 * known_per_time
+    assert details["times"]["radar_passes"] == ["2024-01-06T06:00:00", "2024-01-07T06:00:00"]
+    assert details["times"]["no_radar_dates"] == ["2024-01-08T06:00:00"]
+    assert details["temperature"] == 0.5
+
+
+def test_label_fraction_counts_pixels_ever_labelled(evaluated):
+    _, metrics, _ = evaluated
+    # labels cover the radar passes everywhere but a grid of every 5th row and 7th column
+    never = len(range(0, cube_helpers.SIZE_PX, 5)) * len(range(0, cube_helpers.SIZE_PX, 7))
+    assert metrics["label_fraction"] == pytest.approx(1 - never / PIXELS)

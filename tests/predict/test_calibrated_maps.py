@@ -1,0 +1,46 @@
+"""The probability map is the members' mean of softmax(logits / T), T the fitted temperature:
+student ensemble (distill/inference.py) -> predict window -> tiled engine -> COG."""
+
+from __future__ import annotations
+
+import numpy as np
+import rasterio
+import torch
+
+from floodkd.distill.data import collate, open_cube, read_window, sample_tensors
+from floodkd.distill.inference import StudentEnsemble
+from floodkd.grid import RegionGrid
+from floodkd.predict import write_scenario_maps
+from floodkd.predict.cli import student_window_predictor
+from tests.distill import conftest as cube_helpers
+from tests.distill.untrained import write_student_dir
+
+TEMPERATURE = 0.4  # sharpens: far from 1, so a map at T = 1 differs visibly
+
+
+def test_probability_map_is_mean_of_softmax_over_temperature(tmp_path, provenance):
+    region = cube_helpers.write_region(tmp_path / "results", "toy", seed=4)
+    student_dir = write_student_dir(tmp_path / "student", TEMPERATURE, [])
+    ensemble = StudentEnsemble.load(student_dir, device="cpu")
+    cube = open_cube(region.cube_path)
+    grid = RegionGrid.from_dataset(cube)
+    t = cube.sizes["time"] - 1
+    multiple = 2 ** ensemble.members[0].config.depth
+    size = cube_helpers.SIZE_PX  # one tile over the whole grid: no blending between tiles
+    predictor = student_window_predictor(cube, t, ensemble, {}, 0, multiple)
+    written = write_scenario_maps(grid, predictor, tmp_path / "maps", provenance,
+                                  tile_px=size, overlap_px=0, blocksize=64)
+
+    batch = collate([sample_tensors(read_window(cube, t, 0, 0, size, size), (size, size),
+                                    (0, 0, size, size), t)])
+    with torch.no_grad():
+        logits = torch.stack([member(batch["student_image"].float(), batch["presence"].float(),
+                                     batch["gauge_history"].float())[0]
+                              for member in ensemble.members])  # (members, 1, 2, H, W)
+    expected = torch.softmax(logits / TEMPERATURE, dim=2)[:, 0, 1].mean(0).numpy()
+    at_one = torch.softmax(logits, dim=2)[:, 0, 1].mean(0).numpy()
+    with rasterio.open(written.probability) as src:
+        probability = src.read(1, masked=True)
+    assert not probability.mask.any()  # the toy region has terrain everywhere
+    np.testing.assert_allclose(probability, expected, atol=1e-5)
+    assert np.abs(expected - at_one).max() > 0.02  # the temperature matters for this check
