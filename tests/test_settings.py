@@ -2,7 +2,7 @@
 
 import pytest
 
-from floodkd.distill.train import TrainingConfig
+from floodkd.distill.settings import TrainingConfig
 from floodkd.errors import InputError
 from floodkd.evaluate.evaluate import EvaluateConfig
 from floodkd.models.student import StudentConfig
@@ -24,3 +24,14 @@ def test_config_block_defaults_and_errors_name_the_block():
     assert settings_from_config(TrainingConfig, {"training": {"seed": 3}}, "training").seed == 3
     with pytest.raises(InputError, match="'training' block.*'epochz'"):
         settings_from_config(TrainingConfig, {"training": {"epochz": 1}}, "training")
+
+
+def test_training_and_model_defaults_live_only_in_the_dataclasses():
+    """One place for defaults: the schema checks types and ranges, never fills these in."""
+    from floodkd.config import validate_config
+
+    config = validate_config({"regions": {"r": {
+        "role": "target", "bbox": [0, 0, 1, 1],
+        "inputs": {"sar": {"glob": "s1/*.tif"}, "terrain": {"glob": "dem/*.tif"}}}}})
+    assert config["training"] == {} and config["models"] == {"teacher": {}, "student": {}}
+    assert settings_from_config(TrainingConfig, config, "training") == TrainingConfig()

@@ -14,17 +14,15 @@ from torch import nn
 from torch.utils.data import DataLoader
 
 from floodkd.config import validate_config
-from floodkd.distill import train as train_module
+from floodkd.distill import student_training
+from floodkd.distill.calibration import calibrate
 from floodkd.distill.data import collate
 from floodkd.distill.inference import StudentEnsemble
-from floodkd.distill.train import (
-    Phase,
-    TrainingConfig,
-    distill_region,
-    run_phase,
-    train_teacher,
-    training_settings,
-)
+from floodkd.distill.loop import Phase, run_phase
+from floodkd.distill.samples import teacher_samples
+from floodkd.distill.settings import TrainingConfig, training_settings
+from floodkd.distill.student_training import distill_region
+from floodkd.distill.teacher_training import train_teacher
 from floodkd.errors import InputError
 from floodkd.models.checkpoint import load_checkpoint
 from floodkd.models.teacher import RadarTeacher
@@ -83,14 +81,14 @@ def test_distill_writes_ensemble_and_never_uses_held_out(trained_teacher, synthe
     config, teacher_dir = trained_teacher
     config = {**config, "regions": {"toy": {**config["regions"]["toy"], "role": "target"}}}
     used_times: set[int] = set()
-    original = train_module.CubeTileDataset
+    original = student_training.CubeTileDataset
 
     def spying_dataset(cube_path, tiles, samples, size, cache_mb=0.0, label_tiles=None,
                        **kwargs):
         used_times.update(t for _, t in samples)
         return original(cube_path, tiles, samples, size, cache_mb, label_tiles, **kwargs)
 
-    monkeypatch.setattr(train_module, "CubeTileDataset", spying_dataset)
+    monkeypatch.setattr(student_training, "CubeTileDataset", spying_dataset)
     out = tmp_path / "student"
     document = distill_region(config, "toy", teacher_dir / "teacher.safetensors", out)
 
@@ -202,11 +200,11 @@ def test_teacher_samples_split_train_and_val_tiles_in_time():
     held = np.array([0, 0, 0, 1, 1], bool)
     labelled = np.ones((4, 5), int)
     labelled[3, 1] = 0  # an unlabelled pair is never a teacher sample
-    train, val = train_module.teacher_samples(tiles, radar, labelled, held)
+    train, val = teacher_samples(tiles, radar, labelled, held)
     assert sorted(train) == [(0, 0), (0, 1), (1, 0), (1, 1), (3, 0)]
     assert sorted(val) == [(0, 3), (0, 4), (1, 3), (1, 4), (3, 3), (3, 4)]
     # nothing held out: the spatial split stands
-    train, val = train_module.teacher_samples(tiles, radar, labelled, np.zeros(5, bool))
+    train, val = teacher_samples(tiles, radar, labelled, np.zeros(5, bool))
     assert {tile for tile, _ in train} == {0, 3} and {tile for tile, _ in val} == {1}
 
 
@@ -234,7 +232,7 @@ def test_calibration_with_one_class_keeps_temperature_one():
     """Regression: 722 dry-only validation pixels fitted T = 0.10 (the NLL of a one-class
     set falls without bound as T -> 0), sharpening rather than calibrating the map."""
     labels = torch.zeros(1, 30, 30, dtype=torch.long)  # 900 dry, no water
-    result = train_module.calibrate([_ConstantStudent(-1.0)], [_label_batch(labels)],
+    result = calibrate([_ConstantStudent(-1.0)], [_label_batch(labels)],
                                     torch.device("cpu"))
     assert result["temperature"] == 1.0 and "note" in result
     assert result["pixels_per_class"] == [900, 0]
@@ -243,7 +241,7 @@ def test_calibration_with_one_class_keeps_temperature_one():
 def test_calibration_fits_when_both_classes_are_there():
     labels = torch.zeros(1, 20, 20, dtype=torch.long)
     labels[0, :, :5] = 1  # a quarter water; a margin of -4 is over-confident for the rest
-    result = train_module.calibrate([_ConstantStudent(-4.0)], [_label_batch(labels)],
+    result = calibrate([_ConstantStudent(-4.0)], [_label_batch(labels)],
                                     torch.device("cpu"))
     # the fitted softmax(-4 / T) should approach the water share 0.25: T = 4 / ln 3
     assert result["temperature"] == pytest.approx(4 / np.log(3), rel=0.02)
@@ -257,7 +255,7 @@ def test_calibration_counts_a_pixel_seen_by_overlapping_tiles_once():
     # the same tile twice at one time, then shifted by one column: 100 + 10 new pixels
     batch["window"] = torch.tensor([[0, 0, 10, 10], [0, 1, 10, 10]])
     batch["time_index"] = torch.tensor([4, 4])
-    result = train_module.calibrate([_ConstantStudent(-1.0)], [batch], torch.device("cpu"))
+    result = calibrate([_ConstantStudent(-1.0)], [batch], torch.device("cpu"))
     assert result["pixels"] == 110
     # the shifted tile's water (its columns 0-1) lies on columns 1-2: column 2 is new water
     assert result["pixels_per_class"] == [90, 20]
@@ -265,7 +263,7 @@ def test_calibration_counts_a_pixel_seen_by_overlapping_tiles_once():
 
 def test_source_samples_skip_test_tiles_and_the_target_held_out_period(synthetic_region):
     from floodkd.distill.data import read_tiles
-    from floodkd.distill.train import held_out_start, source_samples
+    from floodkd.distill.samples import held_out_start, source_samples
     from tests.distill.conftest import RADAR, SPLITS
 
     tiles = read_tiles(synthetic_region.tiles_path)
@@ -294,13 +292,13 @@ def test_distill_learns_on_source_train_val_passes_before_the_held_out_period(
     write_region(results, "coast", seed=2)
     config = tiny_config(results, "toy", "coast", source_epochs=1)
     used: dict[str, set[tuple[int, int]]] = defaultdict(set)
-    original = train_module.CubeTileDataset
+    original = student_training.CubeTileDataset
 
     def spying_dataset(cube_path, tiles, samples, *args, **kwargs):
         used[Path(cube_path).parent.name].update(samples)
         return original(cube_path, tiles, samples, *args, **kwargs)
 
-    monkeypatch.setattr(train_module, "CubeTileDataset", spying_dataset)
+    monkeypatch.setattr(student_training, "CubeTileDataset", spying_dataset)
     out = tmp_path / "student"
     document = distill_region(config, "coast", teacher_dir / "teacher.safetensors", out)
 

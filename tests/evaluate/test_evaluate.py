@@ -70,7 +70,8 @@ def test_stitcher_averages_overlaps():
 
 @pytest.mark.slow
 def test_evaluate_writes_required_metrics(tmp_path):
-    from floodkd.distill.train import distill_region, train_teacher
+    from floodkd.distill.student_training import distill_region
+    from floodkd.distill.teacher_training import train_teacher
     from floodkd.evaluate.evaluate import evaluate_region
 
     results = tmp_path / "results"

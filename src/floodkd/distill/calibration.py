@@ -2,13 +2,21 @@
 
 from __future__ import annotations
 
+from collections.abc import Iterable
+from typing import Any
+
 import numpy as np
 import torch
 import torch.nn.functional as F
+from torch.utils.data import DataLoader
 
-__all__ = ["fit_temperature", "expected_calibration_error"]
+from floodkd.distill.loop import autocast, to_device
+from floodkd.models.student import FloodStudent
+
+__all__ = ["fit_temperature", "expected_calibration_error", "ensemble_logits", "calibrate"]
 
 IGNORE_LABEL = 255
+MIN_CALIBRATION_PIXELS = 50  # of each class, to fit a temperature at all
 
 
 def fit_temperature(logits: torch.Tensor | np.ndarray, labels: torch.Tensor | np.ndarray,
@@ -72,3 +80,71 @@ def expected_calibration_error(prob_water: np.ndarray | torch.Tensor,
     filled = counts > 0
     gap = np.abs(prob_sum[filled] - truth_sum[filled]) / counts[filled]
     return float((counts[filled] / prob.size * gap).sum())
+
+
+def ensemble_logits(members: Iterable[FloodStudent], batch: dict[str, torch.Tensor],
+                    mc_dropout: bool = False) -> torch.Tensor:
+    """(members, B, 2, H, W) logits of each member for one batch (float32)."""
+    outputs = []
+    for member in members:
+        logits, _ = member(batch["student_image"], batch["presence"], batch["gauge_history"],
+                           mc_dropout=mc_dropout)
+        outputs.append(logits.float())
+    return torch.stack(outputs)
+
+
+def _pixel_keys(batch: dict[str, torch.Tensor]) -> torch.Tensor:
+    """(B, H, W) int64: one key per (time, region row, region column) of each padded pixel."""
+    _, height, width = batch["label"].shape
+    rows = batch["window"][:, 0, None, None] + torch.arange(height, device=batch["label"].device
+                                                             )[None, :, None]
+    cols = batch["window"][:, 1, None, None] + torch.arange(width, device=batch["label"].device
+                                                             )[None, None, :]
+    span = 1 << 20  # larger than any region's rows or columns
+    return (batch["time_index"][:, None, None] * span + rows) * span + cols
+
+
+def calibrate(members: list[FloodStudent], loader: DataLoader,
+              device: torch.device) -> dict[str, Any]:
+    """Fit the temperature on held-out labelled pixels, for the members' mean of
+    softmax(logits / T) that the maps use (dropout off here; the maps add MC draws).
+
+    Overlapping tiles see a pixel more than once: when batches carry ``window`` and
+    ``time_index`` each (time, pixel) counts once. With no labelled pixel, or fewer than
+    ``MIN_CALIBRATION_PIXELS`` of a class, the temperature stays 1 and the reason is recorded.
+    """
+    logits_list, labels_list, keys_list = [], [], []
+    with torch.no_grad():
+        for batch in loader:
+            batch = to_device(batch, device)
+            with autocast(device):
+                member_logits = ensemble_logits(members, batch)  # (S, B, 2, H, W)
+            labelled = (batch["label"] != 255) & batch["valid"]
+            logits_list.append(member_logits.permute(0, 1, 3, 4, 2)[:, labelled].float().cpu())
+            labels_list.append(batch["label"][labelled].cpu())
+            if "window" in batch and "time_index" in batch:
+                keys_list.append(_pixel_keys(batch)[labelled].cpu())
+    if not logits_list or sum(len(x) for x in labels_list) == 0:
+        return {"temperature": 1.0, "pixels": 0, "pixels_per_class": [0, 0],
+                "note": "no held-out labelled pixel: temperature left at 1"}
+    logits, labels = torch.cat(logits_list, dim=1), torch.cat(labels_list)
+    if len(keys_list) == len(logits_list):
+        _, first = np.unique(torch.cat(keys_list).numpy(), return_index=True)
+        logits, labels = logits[:, first], labels[first]
+    per_class = torch.bincount(labels.long(), minlength=2)[:2]
+    if int(per_class.min()) < MIN_CALIBRATION_PIXELS:
+        # one class only (e.g. 722 dry pixels on the demo target): the NLL falls as T -> 0
+        # without bound, so a fit would only sharpen the map, never calibrate it
+        probs = torch.softmax(logits, -1)[..., 1].mean(0).numpy()
+        ece = expected_calibration_error(probs, labels.numpy())
+        return {"temperature": 1.0, "pixels": int(labels.numel()),
+                "pixels_per_class": per_class.tolist(), "ece_before": ece, "ece_after": ece,
+                "note": f"fewer than {MIN_CALIBRATION_PIXELS} held-out labelled pixels of "
+                        "a class: temperature left at 1"}
+    temperature = fit_temperature(logits, labels)
+    before = torch.softmax(logits, -1)[..., 1].mean(0).numpy()
+    after = torch.softmax(logits / temperature, -1)[..., 1].mean(0).numpy()
+    return {"temperature": temperature, "pixels": int(labels.numel()),
+            "pixels_per_class": per_class.tolist(),
+            "ece_before": expected_calibration_error(before, labels.numpy()),
+            "ece_after": expected_calibration_error(after, labels.numpy())}

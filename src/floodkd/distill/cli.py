@@ -7,7 +7,7 @@ import logging
 from pathlib import Path
 
 from floodkd.config import load_config
-from floodkd.distill.train import distill_region
+from floodkd.distill.student_training import distill_region
 
 log = logging.getLogger(__name__)
 

@@ -16,7 +16,9 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from floodkd.distill.train import STUDENT_FILE, autocast, ensemble_logits, pick_device
+from floodkd.distill.calibration import ensemble_logits
+from floodkd.distill.loop import autocast, pick_device
+from floodkd.distill.student_training import STUDENT_FILE
 from floodkd.errors import InputError
 from floodkd.models.checkpoint import load_checkpoint
 from floodkd.models.student import FloodStudent

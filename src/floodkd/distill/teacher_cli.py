@@ -7,7 +7,7 @@ import json
 import logging
 
 from floodkd.config import load_config
-from floodkd.distill.train import train_teacher
+from floodkd.distill.teacher_training import train_teacher
 
 log = logging.getLogger(__name__)
 

@@ -41,7 +41,8 @@ from floodkd.distill.data import (
     padded_size,
 )
 from floodkd.distill.inference import StudentEnsemble
-from floodkd.distill.train import STUDENT_FILE, autocast, iso_times, pick_device
+from floodkd.distill.loop import autocast, iso_times, pick_device
+from floodkd.distill.student_training import STUDENT_FILE
 from floodkd.errors import InputError
 from floodkd.evaluate.baselines import bathtub, sar_otsu
 from floodkd.evaluate.metrics import binary_scores, uncertainty_error_auroc

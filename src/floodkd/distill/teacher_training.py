@@ -1,0 +1,149 @@
+"""The radar teacher's training on the labelled radar passes of the source regions."""
+
+from __future__ import annotations
+
+import logging
+import shutil
+from collections import defaultdict
+from dataclasses import asdict
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import torch
+from torch import nn
+from torch.utils.data import ConcatDataset, DataLoader
+
+from floodkd.distill.data import (
+    TERRAIN_VARIABLES,
+    CubeTileDataset,
+    holdout_mask,
+    label_class_counts,
+    open_region,
+    padded_size,
+)
+from floodkd.distill.loop import (
+    STATE_DIR,
+    Phase,
+    autocast,
+    class_weights_from_counts,
+    make_loader,
+    pick_device,
+    run_phase,
+    sample_counts,
+    seed_everything,
+    settings_fingerprint,
+    to_device,
+)
+from floodkd.distill.losses import task_loss
+from floodkd.distill.samples import teacher_samples
+from floodkd.distill.settings import model_settings, training_settings
+from floodkd.errors import InputError
+from floodkd.evaluate.baselines import otsu_threshold_db
+from floodkd.evaluate.metrics import binary_scores
+from floodkd.models.channels import NORMALISATION
+from floodkd.models.checkpoint import save_checkpoint
+from floodkd.models.teacher import RadarTeacher
+
+__all__ = ["train_teacher"]
+
+log = logging.getLogger(__name__)
+
+
+def _teacher_scores(teacher: nn.Module, loader: DataLoader, device: torch.device,
+                    class_weights: torch.Tensor) -> dict[str, float]:
+    """Validation loss and water IoU/F1 of the teacher over the loader's labelled pixels,
+    and the IoU of an Otsu threshold on VV (per time, over the same pixels) to compare."""
+    losses, preds, truths = [], [], []
+    vv_by_time: dict[int, list[np.ndarray]] = defaultdict(list)
+    truth_by_time: dict[int, list[np.ndarray]] = defaultdict(list)
+    vv_offset, vv_scale = NORMALISATION["vv_db"]
+    for batch in loader:
+        batch = to_device(batch, device)
+        with autocast(device):
+            logits, _ = teacher(batch["teacher_image"])
+        losses.append(float(task_loss(logits.float(), batch["label"], class_weights.to(device))))
+        labelled = batch["label"] != 255
+        preds.append((logits.argmax(1) == 1)[labelled].cpu().numpy())
+        truths.append((batch["label"] == 1)[labelled].cpu().numpy())
+        scored = (labelled & batch["radar_valid"]).cpu().numpy()
+        vv_db = batch["teacher_image"][:, 0].float().cpu().numpy() * vv_scale + vv_offset
+        for i, t in enumerate(batch["time_index"].tolist()):
+            vv_by_time[t].append(vv_db[i][scored[i]])
+            truth_by_time[t].append((batch["label"][i] == 1).cpu().numpy()[scored[i]])
+    if not losses:
+        return {}
+    pred, truth = np.concatenate(preds), np.concatenate(truths)
+    scores = binary_scores(pred, truth, np.ones_like(pred))
+    otsu_pred, otsu_truth = [], []
+    for t, parts in vv_by_time.items():
+        vv = np.concatenate(parts)
+        if vv.size and np.ptp(vv) > 0:
+            otsu_pred.append(vv < otsu_threshold_db(vv))
+            otsu_truth.append(np.concatenate(truth_by_time[t]))
+    otsu = (binary_scores(np.concatenate(otsu_pred), np.concatenate(otsu_truth),
+                          np.ones(sum(p.size for p in otsu_pred), bool))["iou"]
+            if otsu_pred else float("nan"))
+    return {"val_loss": float(np.mean(losses)), "val_iou": scores["iou"], "val_f1": scores["f1"],
+            "val_otsu_iou": otsu}
+
+def train_teacher(config: dict[str, Any], out_dir: str | Path) -> dict[str, Any]:
+    """Train the radar teacher on the labelled radar passes of all ``source`` regions.
+
+    Writes ``out_dir/teacher.safetensors`` + ``teacher.json`` (model config, training
+    settings, metrics, source regions) and ``teacher_log.csv``. Returns the metrics.
+    """
+    out_dir = Path(out_dir)
+    settings, models = training_settings(config), model_settings(config)
+    sources = [name for name, r in config["regions"].items() if r["role"] == "source"]
+    if not sources:
+        raise InputError("config", "no region has role 'source'",
+                         "mark the data-rich region(s) with labels as role: source")
+    device = pick_device(settings.device)
+    seed_everything(settings.seed)
+    regions = [open_region(config.get("results_dir", "results"), name,
+                           ["vv_db", "vh_db", "radar_present", "label", *TERRAIN_VARIABLES])
+               for name in sources]
+    teacher = RadarTeacher(models.teacher, models.teacher_pretrained_dir)
+    size = padded_size([r.tiles for r in regions], teacher.config.patch_size)
+    train_sets, val_sets, train_counts = [], [], []
+    window_days = float(config.get("align", {}).get("time_window_days", 3))
+    for region in regions:
+        counts = label_class_counts(region.cube, region.tiles)
+        radar = region.cube["radar_present"].values.astype(bool)
+        held = holdout_mask(region.cube["time"].values, radar, settings.holdout_fraction,
+                            window_days)
+        train_pairs, val_pairs = teacher_samples(region.tiles, radar, counts.sum(-1), held)
+        for samples, sets in ((train_pairs, train_sets), (val_pairs, val_sets)):
+            sets.append(CubeTileDataset(region.cube_path, region.tiles, samples, size,
+                                        settings.sample_cache_mb))
+        train_counts.append(sample_counts(counts, train_pairs))
+    train_set, val_set = ConcatDataset(train_sets), ConcatDataset(val_sets)
+    if len(train_set) == 0:
+        raise InputError(regions[0].cube_path, "no labelled radar pass on any train tile of "
+                         f"the source regions {sources}",
+                         "add labels for the source region's radar passes and rerun align")
+    class_weights = class_weights_from_counts(np.concatenate(train_counts))
+    log.info("teacher: %d train and %d val samples from %s on %s", len(train_set), len(val_set),
+             sources, device)
+    val_loader = make_loader(val_set, settings, shuffle=False)
+
+    def step(batch, _step, _total):
+        logits, _ = teacher(batch["teacher_image"])
+        loss = task_loss(logits.float(), batch["label"], class_weights.to(device))
+        return loss, {"total": loss.item()}
+
+    phase = Phase("teacher", teacher, make_loader(train_set, settings, shuffle=True), step,
+                  lambda: _teacher_scores(teacher, val_loader, device, class_weights),
+                  settings.teacher_epochs, settings.teacher_lr, settings.augment)
+    fingerprint = settings_fingerprint(asdict(settings), asdict(models), sources, len(train_set))
+    history = run_phase(phase, settings, device, out_dir / STATE_DIR, out_dir, fingerprint)
+    with torch.no_grad():
+        final = _teacher_scores(teacher, val_loader, device, class_weights)
+    metrics = {"val": final, "epochs_run": len(history), "train_samples": len(train_set),
+               "val_samples": len(val_set), "class_weights": class_weights.tolist()}
+    meta = {"training": asdict(settings), "source_regions": sources, "metrics": metrics,
+            "history": history, "device": str(device), "tile_size_px": list(size)}
+    save_checkpoint(teacher.cpu(), out_dir / "teacher.safetensors", meta)
+    shutil.rmtree(out_dir / STATE_DIR, ignore_errors=True)
+    return metrics
