@@ -10,7 +10,7 @@ import numpy as np
 import pytest
 
 from floodkd.config import validate_config
-from floodkd.distill.train import iso_times
+from floodkd.distill.loop import iso_times
 from floodkd.evaluate.evaluate import evaluate_region
 from tests.distill import conftest as cube_helpers
 from tests.distill.untrained import TINY_STUDENT, TINY_TEACHER, write_student_dir, write_teacher
