@@ -104,8 +104,11 @@ def test_water_level_field_and_gauge_history(aligned):
     # gauges sit on pixels (20, 10) and (40, 50): the field equals their values there
     assert level[20, 10] == pytest.approx(fakes.gauge_level(0, hour), abs=1e-5)
     assert level[40, 50] == pytest.approx(fakes.gauge_level(1, hour), abs=1e-5)
-    assert fakes.gauge_level(0, hour) < np.nanmin(level) + 1e-5  # IDW stays within range
-    assert np.nanmax(level) < fakes.gauge_level(1, hour) + 1e-5
+    # between them, weights 1/d^2: (30, 30) is 500 px^2 from both gauges; (20, 30) is
+    # 400 px^2 from gauge 0 and 800 px^2 from gauge 1, so gauge 0 weighs twice as much
+    g0, g1 = fakes.gauge_level(0, hour), fakes.gauge_level(1, hour)
+    assert level[30, 30] == pytest.approx((g0 + g1) / 2, abs=1e-5)
+    assert level[20, 30] == pytest.approx((2 * g0 + g1) / 3, abs=1e-5)
     # at the second pass gauge 0 is missing: the field is gauge 1 everywhere
     hour2 = int((ds["time"].values[T_RADAR2] - fakes.GAUGE_START) / np.timedelta64(1, "h"))
     np.testing.assert_allclose(ds["water_level_m"].isel(time=T_RADAR2).values,

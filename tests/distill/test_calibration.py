@@ -43,6 +43,11 @@ def test_ece_hand_computed():
     # bin of 0.1: mean p 0.1, water 0 -> gap 0.1; bin of 0.9: gap |0.9 - 0.5| = 0.4
     assert expected_calibration_error(prob, labels, bins=10) == pytest.approx(
         0.5 * 0.1 + 0.5 * 0.4)
+    # bins weighted by their share of pixels: 3 of 4 in the bin of 0.2 (gap |0.2 - 1/3|),
+    # 1 of 4 in the bin of 0.8 (gap |0.8 - 0|)
+    unequal = expected_calibration_error(np.array([0.2, 0.2, 0.2, 0.8]),
+                                         np.array([1, 0, 0, 0]), bins=10)
+    assert unequal == pytest.approx(0.75 * (1 / 3 - 0.2) + 0.25 * 0.8)
     assert expected_calibration_error(np.array([0.0, 1.0]), np.array([0, 1])) == 0.0
     assert math.isnan(expected_calibration_error(np.array([0.3]), np.array([255])))
 

@@ -14,6 +14,7 @@ from torch import nn
 from torch.utils.data import DataLoader
 
 from floodkd.config import validate_config
+from floodkd.distill import calibration as calibration_module
 from floodkd.distill import student_training
 from floodkd.distill.calibration import calibrate
 from floodkd.distill.data import collate
@@ -24,9 +25,10 @@ from floodkd.distill.settings import TrainingConfig, training_settings
 from floodkd.distill.student_training import distill_region
 from floodkd.distill.teacher_training import train_teacher
 from floodkd.errors import InputError
+from floodkd.evaluate.metrics import binary_scores
 from floodkd.models.checkpoint import load_checkpoint
 from floodkd.models.teacher import RadarTeacher
-from tests.distill.conftest import TIMES
+from tests.distill.conftest import SPLITS, TIMES
 
 TINY_MODELS = {
     "teacher": {"image_size": 16, "hidden_size": 16, "num_hidden_layers": 1,
@@ -60,16 +62,24 @@ def trained_teacher(synthetic_region, tmp_path_factory) -> tuple[dict, Path]:
     return config, out
 
 
-def test_train_teacher_writes_loadable_checkpoint(trained_teacher):
+def test_train_teacher_writes_loadable_checkpoint(trained_teacher, synthetic_region):
     config, out = trained_teacher
     teacher, meta = load_checkpoint(RadarTeacher, out / "teacher.safetensors")
     assert teacher.config.hidden_size == 16
     assert meta["source_regions"] == ["toy"]
-    assert 0 <= meta["metrics"]["val"]["val_iou"] <= 1
+    # val IoU is the checkpoint's own on the val samples (train and val tiles, passes 5, 6)
+    val_tiles = [i for i, split in enumerate(SPLITS) if split in ("train", "val")]
+    batch = collate([_sample(synthetic_region, p, t) for p in val_tiles for t in (5, 6)])
+    with torch.no_grad():
+        water = teacher(batch["teacher_image"])[0].argmax(1) == 1
+    labelled = batch["label"] != 255
+    own = binary_scores(water.numpy(), (batch["label"] == 1).numpy(), labelled.numpy())
+    assert meta["metrics"]["val"]["val_iou"] == pytest.approx(own["iou"], abs=1e-6)
     # train and val tiles (5 + 2) at the radar passes before the held-out ones (0, 1, 3)
     assert meta["metrics"]["train_samples"] == 7 * 3
     assert meta["metrics"]["val_samples"] == 7 * 2  # the held-out passes 5, 6
-    assert 0 <= meta["metrics"]["val"]["val_otsu_iou"] <= 1
+    # toy radar: water -20 dB, land -8 dB, 1 dB speckle; Otsu splits them all but perfectly
+    assert meta["metrics"]["val"]["val_otsu_iou"] > 0.99
     assert (out / "teacher_log.csv").read_text().splitlines()[0].startswith("epoch,")
     assert not (out / "checkpoints").exists()  # resume state removed once finished
     logits, _ = teacher(torch.zeros(1, 3, 16, 16))
@@ -89,6 +99,13 @@ def test_distill_writes_ensemble_and_never_uses_held_out(trained_teacher, synthe
         return original(cube_path, tiles, samples, size, cache_mb, label_tiles, **kwargs)
 
     monkeypatch.setattr(student_training, "CubeTileDataset", spying_dataset)
+    fits, fit = [], calibration_module.fit_temperature
+
+    def spying_fit(logits, labels, **kwargs):
+        fits.append((logits, labels, fit(logits, labels, **kwargs)))
+        return fits[-1][2]
+
+    monkeypatch.setattr(calibration_module, "fit_temperature", spying_fit)
     out = tmp_path / "student"
     document = distill_region(config, "toy", teacher_dir / "teacher.safetensors", out)
 
@@ -98,7 +115,16 @@ def test_distill_writes_ensemble_and_never_uses_held_out(trained_teacher, synthe
     assert used_times and used_times.isdisjoint({5, 6, 7})
     saved = json.loads((out / "student.json").read_text())
     assert saved["holdout_times"] == expected_held
-    assert 0.05 <= saved["temperature"] <= 100
+    # the saved temperature is the fit on the calibration pixels, and minimises their NLL
+    assert len(fits) == 1
+    logits, labels, fitted = fits[0]
+    assert saved["temperature"] == fitted
+
+    def nll(t):
+        mean = torch.softmax(torch.as_tensor(logits).double() / t, -1).mean(0)
+        return float(torch.nn.functional.nll_loss(mean.log(), torch.as_tensor(labels).long()))
+
+    assert nll(fitted) <= min(nll(fitted * 1.2), nll(fitted / 1.2))
     calibration = saved["metrics"]["calibration"]
     assert calibration["holdout"]["labelled_pixels"] > 0 and saved["samples"]["calibration"] > 0
     assert sum(calibration["pixels_per_class"]) == calibration["pixels"] > 0
@@ -112,10 +138,14 @@ def test_distill_writes_ensemble_and_never_uses_held_out(trained_teacher, synthe
     batch = collate([_sample(synthetic_region, 0, 0), _sample(synthetic_region, 4, 3)])
     samples = ensemble.predict_probabilities(batch, mc_samples=3)
     assert samples.shape == (6, 2, 16, 16)
-    assert np.all((samples >= 0) & (samples <= 1))
     assert samples.std(0).max() > 0  # MC dropout gives spread
     single = ensemble.predict_probabilities(batch, mc_samples=0)
     assert single.shape == (2, 2, 16, 16)
+    with torch.no_grad():  # each member's softmax(logits / T), as the maps use them
+        logits = torch.stack([m(batch["student_image"], batch["presence"],
+                                batch["gauge_history"])[0] for m in ensemble.members])
+    expected = torch.softmax(logits / saved["temperature"], dim=2)[:, :, 1].numpy()
+    np.testing.assert_allclose(single, expected, atol=1e-6)
     np.testing.assert_allclose(single, ensemble.predict_probabilities(batch, 0))
 
 

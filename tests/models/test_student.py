@@ -46,21 +46,34 @@ def test_shapes(student):
 @pytest.mark.parametrize(
     "case", ["no_presence", "all_nan_history", "no_gauges", "nan_hours", "no_hours"]
 )
-def test_missing_inputs_give_finite_outputs(student, case):
+def test_missing_inputs_give_the_output_of_the_inputs_left(student, case):
     image, presence, history = _inputs()
+    full = student(image, presence, history)[0]
+    no_gauges = student(image, presence, history[:, :0])[0]
     if case == "no_presence":
         presence = torch.zeros_like(presence)
-    elif case == "all_nan_history":
-        history = torch.full_like(history, float("nan"))
-    elif case == "no_gauges":
-        history = history[:, :0]
+        logits, features = student(image, presence, history)
+        # nothing but terrain is read: other optical values and gauge levels change nothing
+        changed = image.clone()
+        for name in MODALITY_CHANNELS["optical"]:
+            changed[:, STUDENT_CHANNELS.index(name)] += 5.0
+        torch.testing.assert_close(logits, student(changed, presence, history + 3.0)[0])
     elif case == "nan_hours":
         history[0, 0, :50] = float("nan")
         history[1, 1] = float("nan")
-    elif case == "no_hours":
-        history = history[:, :, :0]
-    logits, features = student(image, presence, history)
+        logits, features = student(image, presence, history)
+        # an all-missing gauge counts as no gauge: sample 1 sees gauge 0 alone
+        torch.testing.assert_close(logits[1:], student(image[1:], presence[1:],
+                                                       history[1:, :1])[0])
+        assert not torch.allclose(logits[0], full[0])  # the gap changes what gauge 0 says
+    else:
+        history = {"all_nan_history": torch.full_like(history, float("nan")),
+                   "no_gauges": history[:, :0], "no_hours": history[:, :, :0]}[case]
+        logits, features = student(image, presence, history)
+        torch.testing.assert_close(logits, no_gauges)  # no valid hour is no gauge
     assert torch.isfinite(logits).all() and torch.isfinite(features).all()
+    assert not torch.allclose(logits, full)  # what is missing matters
+    assert logits.std(dim=(2, 3)).min() > 0  # a map, not a constant
 
 
 def test_absent_modality_ignores_its_channels(student):

@@ -154,6 +154,16 @@ def test_qml_is_a_pseudocolour_ramp_from_0_to_1(maps):
 
 
 def test_quicklooks_are_pngs(maps):
+    from PIL import Image
+
     written, _ = maps
+    assert [p.name for p in written.quicklooks] == [
+        "flood_probability_observed.png", "flood_uncertainty_observed.png"]
+    pixels = []
     for png in written.quicklooks:
         assert png.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+        with Image.open(png) as image:
+            assert image.width >= 300 and image.height >= 300  # a 6 inch figure at 100 dpi
+            pixels.append(np.asarray(image.convert("RGB")))
+    # two maps on two ramps: not one picture written twice
+    assert pixels[0].shape != pixels[1].shape or (pixels[0] != pixels[1]).any()

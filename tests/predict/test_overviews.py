@@ -36,7 +36,15 @@ def slanted_outline_lonlat():
 def test_every_overview_pixel_is_nodata_or_in_range(tmp_path, provenance, field_predictor,
                                                     slanted_outline_lonlat):
     grid = RegionGrid(GeoBox(SHAPE, TRANSFORM, "EPSG:32631"))
-    written = write_scenario_maps(grid, field_predictor(SHAPE), tmp_path / "maps", provenance,
+    field = field_predictor(SHAPE)
+
+    def predictor(row_off, col_off, height, width):
+        """The field, with gauges on odd columns only: flags 8 and 10 side by side."""
+        samples, _ = field(row_off, col_off, height, width)
+        odd = np.arange(col_off, col_off + width) % 2 == 1
+        return samples, np.broadcast_to(np.where(odd, 8 | 2, 8), (height, width)).astype(np.uint16)
+
+    written = write_scenario_maps(grid, predictor, tmp_path / "maps", provenance,
                                   outline_lonlat=slanted_outline_lonlat, tile_px=128,
                                   overlap_px=16, blocksize=128)
     with rasterio.open(written.probability) as src:
@@ -57,6 +65,8 @@ def test_every_overview_pixel_is_nodata_or_in_range(tmp_path, provenance, field_
                     low, high = VALID_RANGE[name]
                     outside = data[(data < low) | (data > high) | ~np.isfinite(data)]
                     assert outside.size == 0, (path.name, factor, name, outside[:5])
+                    if name == "inputs_used":  # nearest: flags never mix into new sums
+                        assert set(np.unique(data)) <= {8.0, 10.0}
                     # nodata only outside the outline: the overview keeps the inside pixels
                     assert data.size >= inside[::factor, ::factor].sum() * 0.95
                     checked += 1
