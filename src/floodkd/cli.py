@@ -9,6 +9,7 @@ from __future__ import annotations
 import argparse
 import importlib
 import logging
+import signal
 import sys
 
 from floodkd import __version__
@@ -38,6 +39,12 @@ def _parser() -> argparse.ArgumentParser:
     return parser
 
 
+def _exit_on_sigterm(signum: int, _frame: object) -> None:
+    """SIGTERM (Snakemake cancelling a job, a cluster's time limit) unwinds like an error, so
+    every atomic output removes its temporaries; without this Python dies on the spot."""
+    raise SystemExit(128 + signum)
+
+
 def main(argv: list[str] | None = None) -> int:
     argv = sys.argv[1:] if argv is None else argv
     top, rest = _parser().parse_known_args(argv)
@@ -50,6 +57,7 @@ def main(argv: list[str] | None = None) -> int:
         level=logging.DEBUG if top.verbose else logging.INFO,
         format="%(asctime)s %(levelname)s %(name)s: %(message)s",
     )
+    signal.signal(signal.SIGTERM, _exit_on_sigterm)
     try:
         module.run(args)
     except InputError as error:

@@ -15,6 +15,7 @@ from dask.diagnostics import ProgressBar
 from floodkd.align.cube import AlignSettings, build_cube, write_outputs
 from floodkd.config import load_config
 from floodkd.grid import RegionGrid
+from floodkd.outputs import check_outputs
 
 __all__ = ["add_arguments", "run", "dask_scheduler"]
 
@@ -50,6 +51,7 @@ def run(args: argparse.Namespace) -> None:
     grid = RegionGrid.from_config(config, args.region)
     settings = AlignSettings.from_config(config)
     ingest_dir = Path(config["results_dir"]) / args.region / "ingest"
+    check_outputs(config, args.config, replaced=[args.cube, args.tiles], inputs=[ingest_dir])
     log.info("grid %s, %s px at %g m", grid.crs.to_epsg(), grid.shape, grid.resolution)
     ds = build_cube(ingest_dir, grid, settings)  # validates every input before any write
     with dask_scheduler(config["align"].get("dask_scheduler"), args.threads):

@@ -39,6 +39,7 @@ from floodkd.demo.writers import (
     write_uhslc_stations,
 )
 from floodkd.errors import InputError
+from floodkd.outputs import check_outputs
 
 __all__ = ["generate_demo", "MIN_SIZE_PX", "PIXEL_M"]
 
@@ -65,6 +66,7 @@ def generate_demo(out: str | Path, seed: int = 42, size_px: int = 192) -> dict[s
                          f"use --size {MIN_SIZE_PX} or more (default 192)")
     if out.exists() and not out.is_dir():
         raise InputError(out, "exists and is not a folder", "pass --out a folder path")
+    check_outputs({}, None, replaced=[out])
     with atomic_dir(out) as tmp:
         files: list[Path] = []
         for variable in gcm.VARIABLES:

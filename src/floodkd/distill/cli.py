@@ -8,6 +8,7 @@ from pathlib import Path
 
 from floodkd.config import load_config
 from floodkd.distill.student_training import distill_region
+from floodkd.outputs import check_outputs
 
 log = logging.getLogger(__name__)
 
@@ -27,7 +28,9 @@ def teacher_weights(path: str | Path) -> Path:
 
 
 def run(args: argparse.Namespace) -> None:
-    document = distill_region(load_config(args.config), args.region,
-                              teacher_weights(args.teacher), args.out)
+    config = load_config(args.config)
+    teacher = teacher_weights(args.teacher)
+    check_outputs(config, args.config, folders=[args.out], inputs=[teacher], cubes=True)
+    document = distill_region(config, args.region, teacher, args.out)
     log.info("student ensemble written to %s (temperature %.3f, %d held-out times)",
              args.out, document["temperature"], len(document["holdout_times"]))

@@ -16,7 +16,6 @@ from __future__ import annotations
 import json
 import logging
 import math
-import shutil
 from collections.abc import Callable
 from dataclasses import asdict, dataclass
 from pathlib import Path
@@ -27,7 +26,7 @@ import torch
 from torch import nn
 from torch.utils.data import ConcatDataset, DataLoader, Dataset
 
-from floodkd.atomic import atomic_path
+from floodkd.atomic import atomic_path, remove_outputs
 from floodkd.config import region_config
 from floodkd.distill.calibration import calibrate
 from floodkd.distill.data import (
@@ -406,7 +405,7 @@ def distill_region(config: dict[str, Any], region_name: str, teacher_path: str |
     }
     with atomic_path(out_dir / STUDENT_FILE) as tmp:
         tmp.write_text(json.dumps(document, indent=2, default=_json_default))
-    shutil.rmtree(out_dir / STATE_DIR, ignore_errors=True)
+    remove_outputs(out_dir / STATE_DIR)
     return document
 
 

@@ -8,6 +8,7 @@ import logging
 
 from floodkd.config import load_config
 from floodkd.distill.teacher_training import train_teacher
+from floodkd.outputs import check_outputs
 
 log = logging.getLogger(__name__)
 
@@ -19,5 +20,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 
 
 def run(args: argparse.Namespace) -> None:
-    metrics = train_teacher(load_config(args.config), args.out)
+    config = load_config(args.config)
+    check_outputs(config, args.config, folders=[args.out], cubes=True)
+    metrics = train_teacher(config, args.out)
     log.info("teacher written to %s: %s", args.out, json.dumps(metrics["val"]))

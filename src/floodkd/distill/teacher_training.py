@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import logging
-import shutil
 from collections import defaultdict
 from dataclasses import asdict
 from pathlib import Path
@@ -14,6 +13,7 @@ import torch
 from torch import nn
 from torch.utils.data import ConcatDataset, DataLoader
 
+from floodkd.atomic import remove_outputs
 from floodkd.distill.data import (
     TERRAIN_VARIABLES,
     CubeTileDataset,
@@ -145,5 +145,5 @@ def train_teacher(config: dict[str, Any], out_dir: str | Path) -> dict[str, Any]
     meta = {"training": asdict(settings), "source_regions": sources, "metrics": metrics,
             "history": history, "device": str(device), "tile_size_px": list(size)}
     save_checkpoint(teacher.cpu(), out_dir / "teacher.safetensors", meta)
-    shutil.rmtree(out_dir / STATE_DIR, ignore_errors=True)
+    remove_outputs(out_dir / STATE_DIR)
     return metrics

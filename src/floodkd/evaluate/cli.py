@@ -8,6 +8,7 @@ import logging
 from floodkd.config import load_config
 from floodkd.distill.cli import teacher_weights
 from floodkd.evaluate.evaluate import evaluate_region
+from floodkd.outputs import check_outputs
 
 log = logging.getLogger(__name__)
 
@@ -23,7 +24,10 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 
 
 def run(args: argparse.Namespace) -> None:
-    metrics = evaluate_region(load_config(args.config), args.region,
-                              teacher_weights(args.teacher), args.student, args.out)
+    config = load_config(args.config)
+    teacher = teacher_weights(args.teacher)
+    check_outputs(config, args.config, folders=[args.out], inputs=[teacher, args.student],
+                  cubes=True)
+    metrics = evaluate_region(config, args.region, teacher, args.student, args.out)
     log.info("evaluation written to %s: distilled student IoU %s", args.out,
              metrics["student_distilled"]["iou"])

@@ -9,6 +9,7 @@ from floodkd.atomic import atomic_dir
 from floodkd.config import load_config, region_config
 from floodkd.errors import InputError
 from floodkd.ingest import MODALITIES
+from floodkd.outputs import check_outputs
 
 __all__ = ["add_arguments", "run"]
 
@@ -30,6 +31,7 @@ def run(args: argparse.Namespace) -> None:
             f"region '{args.region}' has no inputs.{args.modality}",
             f"add regions.{args.region}.inputs.{args.modality} with a glob for its files",
         )
+    check_outputs(config, args.config, replaced=[args.out])
     module = importlib.import_module(f"floodkd.ingest.{args.modality}")
     with atomic_dir(args.out) as tmp:
         module.ingest(region, tmp)

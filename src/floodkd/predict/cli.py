@@ -20,6 +20,7 @@ import xarray as xr
 
 from floodkd.config import load_config, region_config
 from floodkd.errors import InputError
+from floodkd.outputs import check_outputs
 from floodkd.predict.tiled import INPUT_FLAGS, MapProvenance, count_tiles, write_scenario_maps
 
 __all__ = ["add_arguments", "run", "resolve_scenario", "checkpoint_sha256", "input_flags"]
@@ -151,6 +152,8 @@ def run(args: argparse.Namespace) -> None:
     settings = config["predict"]
     scenario = resolve_scenario(config, args.scenario)
     student_dir, cube_path = Path(args.student), Path(args.cube)
+    check_outputs(config, args.config, folders=[args.out], inputs=[student_dir, cube_path],
+                  cubes=True)
     model_sha256 = checkpoint_sha256(student_dir)
     cube = open_cube(cube_path)
     grid = RegionGrid.from_config(config, args.region)

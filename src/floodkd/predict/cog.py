@@ -11,7 +11,6 @@ The final file appears atomically, only after the COG is complete.
 
 from __future__ import annotations
 
-import tempfile
 from collections.abc import Iterator, Mapping, Sequence
 from contextlib import ExitStack, contextmanager
 from dataclasses import dataclass
@@ -26,7 +25,7 @@ from rasterio.shutil import copy as gdal_copy
 from rasterio.windows import Window as RioWindow
 from rio_cogeo.utils import get_maximum_overview_level
 
-from floodkd.atomic import atomic_path
+from floodkd.atomic import atomic_path, scratch_dir
 
 __all__ = ["BandSpec", "NODATA", "CogBandWriter", "cog_band_writer"]
 
@@ -96,8 +95,7 @@ def cog_band_writer(
         # scratch only: fast ZSTD level 1; the final COG gets DEFLATE with a predictor
         "compress": "ZSTD", "zstd_level": 1,
     }
-    with tempfile.TemporaryDirectory(prefix=f".{final_path.stem}.", dir=final_path.parent) as tmp:
-        scratch = Path(tmp)
+    with scratch_dir(final_path) as scratch:
         band_paths = {band.name: scratch / f"{band.name}.tif" for band in bands}
         with ExitStack() as stack:
             datasets = {
