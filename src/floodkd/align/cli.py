@@ -5,7 +5,6 @@ from __future__ import annotations
 import argparse
 import contextlib
 import logging
-import os
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -26,8 +25,6 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--region", required=True, help="region name in the config")
     parser.add_argument("--cube", required=True, type=Path, help="output Zarr datacube")
     parser.add_argument("--tiles", required=True, type=Path, help="output GeoParquet tile index")
-    parser.add_argument("--threads", type=int, default=os.cpu_count() or 1,
-                        help="threads of the local Dask scheduler (default: all cores)")
 
 
 @contextlib.contextmanager
