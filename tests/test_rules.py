@@ -63,7 +63,7 @@ def test_config_overrides_reach_the_stage(coast):
     effective = load_config(coast / "elsewhere" / "config.yaml")  # valid for the same schema
     assert effective["training"]["teacher_epochs"] == 2
     assert effective["training"]["ensemble_members"] == 2  # from config.yaml
-    assert effective["training"]["patience"] == 6  # a schema default
+    assert effective["align"]["chunk_px"] == 512  # a schema default
     assert "--config elsewhere/config.yaml " in result.stdout + result.stderr
 
 

@@ -13,7 +13,7 @@ import xarray as xr
 from floodkd.grid import RegionGrid
 from tests.workflow_tools import planned_jobs, snakemake, write_coast
 
-pytestmark = pytest.mark.slow  # about 3 minutes on two cores; CI runs it (`make test-slow`)
+pytestmark = pytest.mark.slow  # about 6 minutes on two idle cores; CI runs it (`make test-slow`)
 
 
 @pytest.fixture(scope="module")

@@ -40,7 +40,7 @@ def snakemake(workdir: Path, *args: str, configfile: bool = True) -> subprocess.
     if configfile:
         command += ["--configfile", str(workdir / "config.yaml")]
     return subprocess.run([*command, *args], capture_output=True, text=True, env=env,
-                          timeout=900)
+                          timeout=3600)
 
 
 def planned_jobs(workdir: Path, *args: str) -> list[str]:

@@ -9,6 +9,9 @@ rule align:
         config=EFFECTIVE_CONFIG,
         settings=align_settings,
     threads: 4
+    resources:
+        mem_mb=4000,
+        runtime=60,
     log:
         f"{RESULTS}/logs/{{region}}/align.log",
     benchmark:

@@ -8,7 +8,8 @@
 # - every value in `shell:` quoted (`{params.x:q}`, `{output.y:q}`, `{log:q}`);
 # - `floodkd <stage> ... --threads {threads} --log {log:q}`: the CLI writes its output to the
 #   log, and a start line and an end line with the duration (or the error) to the console;
-# - a `benchmark:` file under BENCHMARKS and `resources:` from measurements.
+# - a `benchmark:` file under BENCHMARKS, and `resources:` mem_mb (about twice the peak RSS
+#   in the demo run's benchmark files) and runtime (minutes, with room for real regions).
 import glob
 import hashlib
 import json
@@ -40,7 +41,9 @@ def write_effective_config():
 
 
 def settings_hash(values):
-    """A short, order-independent hash of the config values a stage reads (a rule param)."""
+    """A short, order-independent hash of the config values a stage reads (a rule param).
+    The model and training blocks carry their defaults in code: a key left out hashes as
+    absent, so writing a default out explicitly reruns once."""
     text = json.dumps(values, sort_keys=True, default=str)
     return hashlib.sha256(text.encode()).hexdigest()[:16]
 
@@ -66,7 +69,7 @@ def teacher_settings(wildcards):
     """The teacher's model and training blocks, the time window that keeps held-out passes
     apart, and which regions are sources."""
     models = config["models"]
-    return settings_hash([models["teacher"], models["teacher_pretrained_dir"],
+    return settings_hash([models.get("teacher"), models.get("teacher_pretrained_dir"),
                           config["training"], config["align"]["time_window_days"], SOURCES])
 
 
@@ -76,7 +79,7 @@ def distill_settings(wildcards):
 
 
 def evaluate_settings(wildcards):
-    return settings_hash([config["evaluate"], config["training"]["device"],
+    return settings_hash([config["evaluate"], config["training"].get("device"),
                           config["regions"][wildcards.region].get("truth")])
 
 

@@ -6,6 +6,9 @@ rule demo:
         out=lambda wildcards, output: os.path.dirname(output.manifest),
         seed=config["demo"]["seed"],
         size=config["demo"]["size"],
+    resources:
+        mem_mb=2000,
+        runtime=30,
     log:
         f"{RESULTS}/logs/demo.log",
     benchmark:

@@ -15,6 +15,9 @@ rule distill:
         teacher=lambda wildcards, input: os.path.dirname(input.teacher),
         out=lambda wildcards, output: os.path.dirname(output.meta),
     threads: 4
+    resources:
+        mem_mb=8000,
+        runtime=480,
     log:
         f"{RESULTS}/logs/{{region}}/distill.log",
     benchmark:

@@ -16,6 +16,9 @@ rule evaluate:
         student=lambda wildcards, input: os.path.dirname(input.student),
         out=lambda wildcards, output: os.path.dirname(output.metrics),
     threads: 2
+    resources:
+        mem_mb=4000,
+        runtime=60,
     log:
         f"{RESULTS}/logs/{{region}}/evaluate.log",
     benchmark:

@@ -7,6 +7,9 @@ rule ingest:
     params:
         config=EFFECTIVE_CONFIG,
         settings=ingest_settings,
+    resources:
+        mem_mb=1000,
+        runtime=30,
     log:
         f"{RESULTS}/logs/{{region}}/ingest_{{modality}}.log",
     benchmark:

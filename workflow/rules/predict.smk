@@ -12,6 +12,9 @@ rule predict:
         student=lambda wildcards, input: os.path.dirname(input.student),
         out=lambda wildcards, output: os.path.dirname(output.probability),
     threads: 2
+    resources:
+        mem_mb=4000,
+        runtime=60,
     log:
         f"{RESULTS}/logs/{{region}}/predict_{{scenario}}.log",
     benchmark:

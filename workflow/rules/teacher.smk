@@ -11,6 +11,9 @@ rule train_teacher:
         settings=teacher_settings,
         out=lambda wildcards, output: os.path.dirname(output.weights),
     threads: 4
+    resources:
+        mem_mb=8000,
+        runtime=240,
     log:
         f"{RESULTS}/logs/train_teacher.log",
     benchmark:
