@@ -82,7 +82,7 @@ MODEL_CONSUMERS = [
 def test_a_training_setting_reruns_the_models_and_their_consumers(coast):
     jobs = planned_jobs(coast, "--config", "training={teacher_epochs: 2}")
     assert jobs == sorted([
-        "Training the radar teacher on ['demo-source']",
+        "Training the radar teacher on demo-source",
         "Distilling the teacher into the student ensemble for demo-target", *MODEL_CONSUMERS])
 
 
