@@ -1,11 +1,23 @@
 # floodkd: coastal flood-risk maps. A table of contents; every rule calls the floodkd CLI.
+# `snakemake --lint` asks for a conda environment or container per rule: we leave that lint
+# on purpose. Every rule runs the one floodkd package (pyproject.toml) from the environment
+# Snakemake itself runs in; per-rule environments would install torch once per rule.
 from snakemake.utils import validate
 
 
 configfile: "config/config.yaml"
 
 
+include: "workflow/rules/overrides.smk"
+
+
 validate(config, "config/schema.yaml")
+
+
+wildcard_constraints:
+    region="[a-z0-9][a-z0-9-]*",
+    modality="sar|optical|gcm|tide|terrain|labels",
+    scenario="[a-z0-9][a-z0-9_-]*",
 
 
 include: "workflow/rules/common.smk"
@@ -16,6 +28,10 @@ include: "workflow/rules/teacher.smk"
 include: "workflow/rules/distill.smk"
 include: "workflow/rules/predict.smk"
 include: "workflow/rules/evaluate.smk"
+
+
+onstart:
+    write_effective_config()
 
 
 rule all:

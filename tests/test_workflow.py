@@ -3,57 +3,22 @@
 from __future__ import annotations
 
 import json
-import os
-import re
-import subprocess
-import sys
 from pathlib import Path
 
 import numpy as np
 import pytest
 import rasterio
 import xarray as xr
-import yaml
 
-from floodkd.cli import main
 from floodkd.grid import RegionGrid
+from tests.workflow_tools import planned_jobs, snakemake, write_coast
 
-REPO = Path(__file__).parents[1]
-pytestmark = pytest.mark.slow  # about 3 minutes on two cores; CI runs it (`make test-slow`)
-
-# Just enough training to exercise every stage; the shipped config trains for real.
-TINY_TRAINING = {"teacher_epochs": 1, "distill_epochs": 1, "finetune_epochs": 1,
-                 "ensemble_members": 2, "batch_size": 4}
-
-
-def snakemake(workdir: Path, *args: str) -> subprocess.CompletedProcess:
-    env = dict(os.environ, PATH=f"{Path(sys.executable).parent}{os.pathsep}{os.environ['PATH']}")
-    command = [sys.executable, "-m", "snakemake", "--snakefile", str(REPO / "Snakefile"),
-               "--directory", str(workdir), "--configfile", str(workdir / "config.yaml"),
-               "--cores", "2", *args]
-    return subprocess.run(command, capture_output=True, text=True, env=env, timeout=900)
-
-
-def planned_jobs(workdir: Path) -> dict[str, int]:
-    """Rule -> job count of a dry run (Snakemake's "Job stats" table)."""
-    result = snakemake(workdir, "--dry-run")
-    assert result.returncode == 0, result.stdout[-3000:] + result.stderr[-3000:]
-    return {rule: int(count) for rule, count in
-            re.findall(r"^(\w+)\s+(\d+)$", result.stdout, flags=re.MULTILINE)
-            if rule != "total"}
+pytestmark = pytest.mark.slow  # about 6 minutes on two idle cores; CI runs it (`make test-slow`)
 
 
 @pytest.fixture(scope="module")
 def coast(tmp_path_factory) -> Path:
-    work = tmp_path_factory.mktemp("coast")
-    assert main(["demo", "--out", str(work / "data" / "demo"), "--size", "64", "--seed", "7"]) == 0
-    config = yaml.safe_load((REPO / "config" / "config.yaml").read_text())
-    config["demo"]["size"] = 64
-    config["training"] = TINY_TRAINING
-    config["align"] = {"tile_px": 32, "tile_overlap_px": 8, "split_block_tiles": 1}
-    config["predict"] = {"tile_px": 32, "overlap_px": 8, "mc_samples": 2,
-                         "scenarios": {"observed": {}, "surge_1m": {"water_level_offset_m": 1.0}}}
-    (work / "config.yaml").write_text(yaml.safe_dump(config))
+    work = write_coast(tmp_path_factory.mktemp("coast"))
     result = snakemake(work)
     assert result.returncode == 0, result.stderr[-5000:]
     return work
@@ -92,8 +57,49 @@ def test_metrics_name_every_model(coast):
     assert 0 < metrics["label_fraction"] < 0.2
 
 
+def test_every_rule_wrote_a_benchmark(coast):
+    benchmarks = sorted(p.relative_to(coast / "results/benchmarks").as_posix()
+                        for p in (coast / "results/benchmarks").rglob("*.tsv"))
+    assert {"train_teacher.tsv", "demo-target/align.tsv", "demo-target/distill.tsv",
+            "demo-target/evaluate.tsv", "demo-target/predict_surge_1m.tsv",
+            "demo-source/ingest_tide.tsv"} <= set(benchmarks)
+    header = (coast / "results/benchmarks/train_teacher.tsv").read_text().split("\t")[:2]
+    assert header == ["s", "h:m:s"]
+
+
 def test_rerun_without_changes_does_nothing(coast):
-    assert planned_jobs(coast) == {}
+    assert planned_jobs(coast) == []
+
+
+# The consumers of the models: evaluation and both scenarios' maps of the one target.
+MODEL_CONSUMERS = [
+    "Evaluating models and baselines on demo-target",
+    "Mapping flood probability for demo-target, scenario observed",
+    "Mapping flood probability for demo-target, scenario surge_1m",
+]
+
+
+def test_a_training_setting_reruns_the_models_and_their_consumers(coast):
+    jobs = planned_jobs(coast, "--config", "training={teacher_epochs: 2}")
+    assert jobs == sorted([
+        "Training the radar teacher on demo-source",
+        "Distilling the teacher into the student ensemble for demo-target", *MODEL_CONSUMERS])
+
+
+def test_a_student_setting_leaves_the_teacher_alone(coast):
+    jobs = planned_jobs(coast, "--config", "models={student: {base_width: 8}}")
+    assert jobs == sorted(["Distilling the teacher into the student ensemble for demo-target",
+                           *MODEL_CONSUMERS])
+
+
+def test_a_scenario_setting_reruns_only_that_map(coast):
+    jobs = planned_jobs(coast, "--config",
+                        "predict={scenarios: {surge_1m: {water_level_offset_m: 1.5}}}")
+    assert jobs == ["Mapping flood probability for demo-target, scenario surge_1m"]
+
+
+def test_the_dask_address_reruns_nothing(coast):
+    assert planned_jobs(coast, "--config", "align={dask_scheduler: tcp://elsewhere:8786}") == []
 
 
 def test_changed_tide_file_reruns_only_what_depends_on_it(coast):
@@ -102,7 +108,7 @@ def test_changed_tide_file_reruns_only_what_depends_on_it(coast):
     year, month, day, hour, level = lines[100].split(",")
     lines[100] = ",".join([year, month, day, hour, str(int(level) + 30)])
     gauge.write_text("\n".join(lines) + "\n")
-    jobs = planned_jobs(coast)
-    assert jobs.get("ingest") == 1  # only demo-target's tide
-    assert "train_teacher" not in jobs  # the teacher reads only the source region
-    assert {"align", "distill", "predict", "evaluate"} <= set(jobs)
+    # the teacher reads only the source region
+    assert planned_jobs(coast) == sorted([
+        "Ingesting tide of demo-target", "Aligning demo-target onto its region grid",
+        "Distilling the teacher into the student ensemble for demo-target", *MODEL_CONSUMERS])

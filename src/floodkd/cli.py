@@ -9,11 +9,12 @@ from __future__ import annotations
 import argparse
 import importlib
 import logging
+import os
 import signal
 import sys
 
 from floodkd import __version__
-from floodkd.errors import InputError
+from floodkd.runtime import LOG_FORMAT, run_logged, use_threads
 
 # subcommand -> (module, one-line help)
 COMMANDS = {
@@ -52,18 +53,21 @@ def main(argv: list[str] | None = None) -> int:
     module = importlib.import_module(module_name)
     parser = argparse.ArgumentParser(prog=f"floodkd {top.command}", description=help_text)
     module.add_arguments(parser)
+    parser.add_argument("--threads", type=int, default=os.cpu_count() or 1,
+                        help="threads for torch, Dask, BLAS and GDAL (default: all cores)")
+    parser.add_argument("--log", help="write all output to this file; the console gets a "
+                        "start and an end line (and the error, if any)")
     args = parser.parse_args(rest)
-    logging.basicConfig(
-        level=logging.DEBUG if top.verbose else logging.INFO,
-        format="%(asctime)s %(levelname)s %(name)s: %(message)s",
-    )
+    logging.basicConfig(level=logging.DEBUG if top.verbose else logging.INFO, format=LOG_FORMAT)
+    use_threads(args.threads)
     signal.signal(signal.SIGTERM, _exit_on_sigterm)
-    try:
-        module.run(args)
-    except InputError as error:
-        print(f"floodkd {top.command}: error: {error}", file=sys.stderr)
-        return 2
-    return 0
+    return run_logged(_describe(top.command, args), args.log, lambda: module.run(args))
+
+
+def _describe(command: str, args: argparse.Namespace) -> str:
+    """``floodkd predict demo-target observed``: the stage and what it works on."""
+    words = [getattr(args, key, None) for key in ("modality", "region", "scenario")]
+    return " ".join(["floodkd", command, *(str(word) for word in words if word)])
 
 
 if __name__ == "__main__":

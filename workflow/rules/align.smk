@@ -6,12 +6,18 @@ rule align:
         cube=directory(f"{RESULTS}/{{region}}/cube.zarr"),
         tiles=f"{RESULTS}/{{region}}/tiles.parquet",
     params:
-        config=CONFIG_FILE,
-    threads: 2
+        config=EFFECTIVE_CONFIG,
+        settings=align_settings,
+    threads: 4
+    resources:
+        mem_mb=4000,
+        runtime=60,
     log:
         f"{RESULTS}/logs/{{region}}/align.log",
+    benchmark:
+        f"{BENCHMARKS}/{{region}}/align.tsv"
     message:
         "Aligning {wildcards.region} onto its region grid"
     shell:
-        "floodkd align --config {params.config} --region {wildcards.region} "
-        "--cube {output.cube} --tiles {output.tiles} --threads {threads} > {log} 2>&1"
+        "floodkd align --config {params.config:q} --region {wildcards.region:q} "
+        "--cube {output.cube:q} --tiles {output.tiles:q} --threads {threads} --log {log:q}"

@@ -1,17 +1,94 @@
-# Helpers that resolve inputs from the config. No stage logic here.
+# Helpers that resolve inputs and settings from the config. No stage logic here.
+#
+# The convention all our rules follow, and why:
+# - params `config=EFFECTIVE_CONFIG` (the config of this run, after --config/--configfile
+#   overrides and schema defaults; written by the Snakefile's onstart) and
+#   `settings=settings_hash(...)` of exactly the config keys the stage reads, so a change to
+#   them reruns the stage and what depends on it, and a change elsewhere does not;
+# - every value in `shell:` quoted (`{params.x:q}`, `{output.y:q}`, `{log:q}`);
+# - `floodkd <stage> ... --threads {threads} --log {log:q}`: the CLI writes its output to the
+#   log, and a start line and an end line with the duration (or the error) to the console;
+# - a `benchmark:` file under BENCHMARKS, and `resources:` mem_mb (about twice the peak RSS
+#   in the demo run's benchmark files) and runtime (minutes, with room for real regions).
 import glob
+import hashlib
+import json
+import os
+import tempfile
+
+import yaml
 
 RESULTS = config["results_dir"]
-CONFIG_FILE = workflow.configfiles[0] if workflow.configfiles else "config/config.yaml"
+EFFECTIVE_CONFIG = f"{RESULTS}/config.yaml"
+BENCHMARKS = f"{RESULTS}/benchmarks"
 REGIONS = list(config["regions"])
 TARGETS = [name for name, region in config["regions"].items() if region["role"] == "target"]
 SOURCES = [name for name, region in config["regions"].items() if region["role"] == "source"]
 
 
-wildcard_constraints:
-    region="[a-z0-9][a-z0-9-]*",
-    modality="sar|optical|gcm|tide|terrain|labels",
-    scenario="[a-z0-9][a-z0-9_-]*",
+def write_effective_config():
+    """Write the validated config of this run for the floodkd CLIs; rewritten only when its
+    content changes, and atomically, so a reader never sees half a file."""
+    header = "# Written by the workflow at the start of each run: the config its stages read."
+    text = f"{header}\n{yaml.safe_dump(config, sort_keys=False)}"
+    if os.path.isfile(EFFECTIVE_CONFIG) and open(EFFECTIVE_CONFIG).read() == text:
+        return
+    os.makedirs(RESULTS, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(prefix=".config.", suffix=".yaml", dir=RESULTS)
+    with os.fdopen(fd, "w") as stream:
+        stream.write(text)
+    os.replace(tmp, EFFECTIVE_CONFIG)
+
+
+def settings_hash(values):
+    """A short, order-independent hash of the config values a stage reads (a rule param).
+    The model and training blocks carry their defaults in code: a key left out hashes as
+    absent, so writing a default out explicitly reruns once."""
+    text = json.dumps(values, sort_keys=True, default=str)
+    return hashlib.sha256(text.encode()).hexdigest()[:16]
+
+
+def region_place(region):
+    """The keys that fix where a region is: its outline and grid CRS."""
+    block = config["regions"][region]
+    return {key: block.get(key) for key in ("bbox", "area_file", "crs")}
+
+
+def ingest_settings(wildcards):
+    inputs = config["regions"][wildcards.region]["inputs"]
+    return settings_hash([region_place(wildcards.region), inputs.get(wildcards.modality)])
+
+
+def align_settings(wildcards):
+    # the scheduler address changes where the work runs, not the cube
+    align = {k: v for k, v in config["align"].items() if k != "dask_scheduler"}
+    return settings_hash([region_place(wildcards.region), config["grid"], align])
+
+
+def teacher_settings(wildcards):
+    """The teacher's model and training blocks, the time window that keeps held-out passes
+    apart, and which regions are sources."""
+    models = config["models"]
+    return settings_hash([models.get("teacher"), models.get("teacher_pretrained_dir"),
+                          config["training"], config["align"]["time_window_days"], SOURCES])
+
+
+def distill_settings(wildcards):
+    return settings_hash([config["models"], config["training"],
+                          config["align"]["time_window_days"], SOURCES])
+
+
+def evaluate_settings(wildcards):
+    return settings_hash([config["evaluate"], config["training"].get("device"),
+                          config["regions"][wildcards.region].get("truth")])
+
+
+def predict_settings(wildcards):
+    predict = {k: v for k, v in config["predict"].items() if k != "scenarios"}
+    region = config["regions"][wildcards.region]
+    return settings_hash([predict, config["predict"]["scenarios"][wildcards.scenario],
+                          region_place(wildcards.region), config["grid"],
+                          region.get("synthetic")])
 
 
 def modality_inputs(wildcards):

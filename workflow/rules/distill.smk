@@ -10,14 +10,20 @@ rule distill:
     output:
         meta=f"{RESULTS}/{{region}}/student/student.json",
     params:
-        config=CONFIG_FILE,
-        teacher=f"{RESULTS}/teacher",
-        out=f"{RESULTS}/{{region}}/student",
-    threads: 2
+        config=EFFECTIVE_CONFIG,
+        settings=distill_settings,
+        teacher=lambda wildcards, input: os.path.dirname(input.teacher),
+        out=lambda wildcards, output: os.path.dirname(output.meta),
+    threads: 4
+    resources:
+        mem_mb=8000,
+        runtime=480,
     log:
         f"{RESULTS}/logs/{{region}}/distill.log",
+    benchmark:
+        f"{BENCHMARKS}/{{region}}/distill.tsv"
     message:
         "Distilling the teacher into the student ensemble for {wildcards.region}"
     shell:
-        "floodkd distill --config {params.config} --region {wildcards.region} "
-        "--teacher {params.teacher} --out {params.out} > {log} 2>&1"
+        "floodkd distill --config {params.config:q} --region {wildcards.region:q} "
+        "--teacher {params.teacher:q} --out {params.out:q} --threads {threads} --log {log:q}"

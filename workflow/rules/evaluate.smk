@@ -10,15 +10,22 @@ rule evaluate:
         metrics=f"{RESULTS}/{{region}}/eval/metrics.json",
         table=f"{RESULTS}/{{region}}/eval/metrics.md",
     params:
-        config=CONFIG_FILE,
-        teacher=f"{RESULTS}/teacher",
-        student=f"{RESULTS}/{{region}}/student",
-        out=f"{RESULTS}/{{region}}/eval",
+        config=EFFECTIVE_CONFIG,
+        settings=evaluate_settings,
+        teacher=lambda wildcards, input: os.path.dirname(input.teacher),
+        student=lambda wildcards, input: os.path.dirname(input.student),
+        out=lambda wildcards, output: os.path.dirname(output.metrics),
     threads: 2
+    resources:
+        mem_mb=4000,
+        runtime=60,
     log:
         f"{RESULTS}/logs/{{region}}/evaluate.log",
+    benchmark:
+        f"{BENCHMARKS}/{{region}}/evaluate.tsv"
     message:
         "Evaluating models and baselines on {wildcards.region}"
     shell:
-        "floodkd evaluate --config {params.config} --region {wildcards.region} "
-        "--teacher {params.teacher} --student {params.student} --out {params.out} > {log} 2>&1"
+        "floodkd evaluate --config {params.config:q} --region {wildcards.region:q} "
+        "--teacher {params.teacher:q} --student {params.student:q} --out {params.out:q} "
+        "--threads {threads} --log {log:q}"

@@ -5,11 +5,17 @@ rule ingest:
     output:
         directory(f"{RESULTS}/{{region}}/ingest/{{modality}}"),
     params:
-        config=CONFIG_FILE,
+        config=EFFECTIVE_CONFIG,
+        settings=ingest_settings,
+    resources:
+        mem_mb=1000,
+        runtime=30,
     log:
         f"{RESULTS}/logs/{{region}}/ingest_{{modality}}.log",
+    benchmark:
+        f"{BENCHMARKS}/{{region}}/ingest_{{modality}}.tsv"
     message:
         "Ingesting {wildcards.modality} of {wildcards.region}"
     shell:
-        "floodkd ingest {wildcards.modality} --config {params.config} "
-        "--region {wildcards.region} --out {output} > {log} 2>&1"
+        "floodkd ingest {wildcards.modality:q} --config {params.config:q} "
+        "--region {wildcards.region:q} --out {output:q} --threads {threads} --log {log:q}"

@@ -7,15 +7,21 @@ rule predict:
         probability=f"{RESULTS}/{{region}}/maps/flood_probability_{{scenario}}.tif",
         uncertainty=f"{RESULTS}/{{region}}/maps/flood_uncertainty_{{scenario}}.tif",
     params:
-        config=CONFIG_FILE,
-        student=f"{RESULTS}/{{region}}/student",
-        out=f"{RESULTS}/{{region}}/maps",
+        config=EFFECTIVE_CONFIG,
+        settings=predict_settings,
+        student=lambda wildcards, input: os.path.dirname(input.student),
+        out=lambda wildcards, output: os.path.dirname(output.probability),
     threads: 2
+    resources:
+        mem_mb=4000,
+        runtime=60,
     log:
         f"{RESULTS}/logs/{{region}}/predict_{{scenario}}.log",
+    benchmark:
+        f"{BENCHMARKS}/{{region}}/predict_{{scenario}}.tsv"
     message:
         "Mapping flood probability for {wildcards.region}, scenario {wildcards.scenario}"
     shell:
-        "floodkd predict --config {params.config} --region {wildcards.region} "
-        "--scenario {wildcards.scenario} --student {params.student} --cube {input.cube} "
-        "--out {params.out} > {log} 2>&1"
+        "floodkd predict --config {params.config:q} --region {wildcards.region:q} "
+        "--scenario {wildcards.scenario:q} --student {params.student:q} --cube {input.cube:q} "
+        "--out {params.out:q} --threads {threads} --log {log:q}"

@@ -7,12 +7,19 @@ rule train_teacher:
         weights=f"{RESULTS}/teacher/teacher.safetensors",
         meta=f"{RESULTS}/teacher/teacher.json",
     params:
-        config=CONFIG_FILE,
-        out=f"{RESULTS}/teacher",
-    threads: 2
+        config=EFFECTIVE_CONFIG,
+        settings=teacher_settings,
+        out=lambda wildcards, output: os.path.dirname(output.weights),
+    threads: 4
+    resources:
+        mem_mb=8000,
+        runtime=240,
     log:
         f"{RESULTS}/logs/train_teacher.log",
+    benchmark:
+        f"{BENCHMARKS}/train_teacher.tsv"
     message:
         "Training the radar teacher on {SOURCES}"
     shell:
-        "floodkd train-teacher --config {params.config} --out {params.out} > {log} 2>&1"
+        "floodkd train-teacher --config {params.config:q} --out {params.out:q} "
+        "--threads {threads} --log {log:q}"

@@ -190,8 +190,9 @@ def run_phase(phase: Phase, settings: TrainingConfig, device: torch.device, stat
             phase.loader.generator.manual_seed(_phase_seed(settings.seed, phase.name, -epoch))
         model.train()
         sums: dict[str, float] = defaultdict(float)
+        # shown in log files too: floodkd --log turns each update into a line of its own
         batches = tqdm(phase.loader, desc=f"{phase.name} {epoch + 1}/{phase.epochs}",
-                       leave=False, disable=None)
+                       leave=False)
         for i, batch in enumerate(batches):
             if phase.augment:
                 batch = augment_batch(batch)
@@ -214,7 +215,8 @@ def run_phase(phase: Phase, settings: TrainingConfig, device: torch.device, stat
         else:
             stale += 1
         history.append(row)
-        log.info("%s", ", ".join(f"{k}={v:.4g}" for k, v in row.items()))
+        log.info("%s epoch %d/%d: %s", phase.name, epoch + 1, phase.epochs,
+                 ", ".join(f"{k}={v:.4g}" for k, v in row.items() if k != "epoch"))
         save_state(state_path, model, best, optimizer,
                    {"fingerprint": fingerprint, "epoch": epoch + 1, "history": history,
                     "best_loss": best_loss, "stale": stale})
