@@ -13,7 +13,7 @@ import dask
 from dask.diagnostics import ProgressBar
 
 from floodkd.align.cube import AlignSettings, build_cube, write_outputs
-from floodkd.config import load_config
+from floodkd.config import load_config, region_config
 from floodkd.grid import RegionGrid
 
 __all__ = ["add_arguments", "run", "dask_scheduler"]
@@ -51,6 +51,7 @@ def run(args: argparse.Namespace) -> None:
     settings = AlignSettings.from_config(config)
     ingest_dir = Path(config["results_dir"]) / args.region / "ingest"
     log.info("grid %s, %s px at %g m", grid.crs.to_epsg(), grid.shape, grid.resolution)
-    ds = build_cube(ingest_dir, grid, settings)  # validates every input before any write
+    model = region_config(config, args.region).get("model", "student")
+    ds = build_cube(ingest_dir, grid, settings, model)  # validates every input before any write
     with dask_scheduler(config["align"].get("dask_scheduler"), args.threads):
         write_outputs(ds, grid, settings, args.cube, args.tiles)
