@@ -2,11 +2,14 @@
 
 from __future__ import annotations
 
+import shutil
+
 import geopandas as gpd
 import numpy as np
 import pytest
 import rioxarray  # noqa: F401  (registers .rio)
 import xarray as xr
+import yaml
 from odc.geo.xr import ODCExtensionDs  # noqa: F401  (registers .odc)
 
 from floodkd.cli import main
@@ -33,10 +36,13 @@ def test_time_axis_and_matching(aligned):
     expected = np.array(["2024-01-10T06:00", "2024-01-11T10:30", "2024-01-20T06:00"],
                         dtype="datetime64[ns]")
     np.testing.assert_array_equal(ds["time"].values, expected)
-    # the optical scene (Jan 11) is within 3 days of the first pass, 8.8 days from the second
-    assert ds["radar_present"].values.tolist() == [True, True, True]
+    # the optical scene (Jan 11) is within 3 days of the first pass, so it is matched to it;
+    # a radar pass is never copied to the optical scene's time
+    assert ds["radar_present"].values.tolist() == [True, False, True]
     assert ds["optical_present"].values.tolist() == [True, True, False]
-    np.testing.assert_array_equal(ds["radar_time"].values, expected[[0, 0, 2]])
+    np.testing.assert_array_equal(ds["radar_time"].values[[0, 2]], expected[[0, 2]])
+    assert np.isnat(ds["radar_time"].values[1])
+    assert ds["vv_db"].isel(time=T_OPTICAL).isnull().all()
     assert np.isnan(ds["b02"].isel(time=T_RADAR2)).all()
     assert (ds["clear_sky"].isel(time=T_RADAR2) == 0).all()
 
@@ -94,7 +100,8 @@ def test_labels_matched_and_rasterised(aligned):
     assert vector[round(row), round(col)] == 0
     row, col = _pixel_of(grid, 3.0025, 51.0055)
     assert vector[round(row), round(col)] == 255
-    np.testing.assert_array_equal(ds["label"].isel(time=T_OPTICAL).values, raster)
+    # each label is used at its nearest time only, never copied to the optical scene's
+    assert (ds["label"].isel(time=T_OPTICAL).values == 255).all()
 
 
 def test_water_level_field_and_gauge_history(aligned):
@@ -226,3 +233,48 @@ def test_bad_input_writes_nothing(tmp_path, capsys, damage):
     assert expected in capsys.readouterr().err
     assert not cube.exists() and not tiles.exists()
     assert not [p for p in tmp_path.iterdir() if p.name.startswith(".")]
+
+
+def _single_pass(root):
+    """The hand-made region cut to its first pass, an optical scene a day later and the
+    raster label of that pass."""
+    config = fakes.make_region(root, modalities=("optical", "labels"))
+    ingest = root / "results" / fakes.REGION / "ingest"
+    for table in (ingest / "sar" / "scenes.csv", ingest / "labels" / "labels.csv"):
+        lines = table.read_text().splitlines()
+        table.write_text("\n".join(lines[:2]) + "\n")
+    return config
+
+
+def test_a_single_pass_and_its_label_are_never_duplicated(tmp_path):
+    config = _single_pass(tmp_path)
+    cube = tmp_path / "cube.zarr"
+    assert main(["align", "--config", str(config), "--region", fakes.REGION, "--cube", str(cube),
+                 "--tiles", str(tmp_path / "tiles.parquet"), "--threads", "1"]) == 0
+    ds = xr.open_zarr(cube).load()
+    assert ds.sizes["time"] == 2  # the pass and the optical scene
+    assert ds["radar_present"].values.tolist() == [True, False]
+    assert ds["vv_db"].isel(time=1).isnull().all()
+    labelled = (ds["label"] != 255).sum(("y", "x")).values
+    assert labelled[0] > 0 and labelled[1] == 0
+
+
+def test_a_radar_only_region_needs_terrain_only_for_the_student(tmp_path, capsys):
+    config = fakes.make_region(tmp_path, modalities=())
+    shutil.rmtree(tmp_path / "results" / fakes.REGION / "ingest" / "terrain")
+    cube, tiles = tmp_path / "cube.zarr", tmp_path / "tiles.parquet"
+    args = ["align", "--config", str(config), "--region", fakes.REGION, "--cube", str(cube),
+            "--tiles", str(tiles), "--threads", "1"]
+    assert main(args) == 2
+    err = capsys.readouterr().err
+    assert "the terrain input is missing; the student needs it" in err
+    assert "model: teacher" in err and not cube.exists()
+    settings = yaml.safe_load(config.read_text())
+    settings["regions"][fakes.REGION]["model"] = "teacher"
+    del settings["regions"][fakes.REGION]["inputs"]["terrain"]
+    config.write_text(yaml.safe_dump(settings))
+    assert main(args) == 0
+    ds = xr.open_zarr(cube).load()
+    assert ds["elevation_m"].isnull().all() and ds["vv_db"].notnull().any()
+    assert "terrain" not in ds.attrs["modalities_present"]
+    assert len(gpd.read_parquet(tiles)) > 0  # tiles come from the radar footprint

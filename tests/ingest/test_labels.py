@@ -111,7 +111,8 @@ def test_label_raster_time_from_tag(tmp_path, write_raster, make_region):
 
 @pytest.mark.parametrize(
     ("values", "nodata", "message"),
-    [([[0, 1]], 0, "nodata value 0 is also a label"), ([[0, 2]], 255, "values 2 are neither")],
+    [([[0, 1]], 0, "nodata value 0 is also a label"),
+     ([[0, 2]], 255, "values 2 are not in config inputs.labels.values")],
 )
 def test_label_raster_with_ambiguous_values_is_refused(tmp_path, write_raster, make_region,
                                                        values, nodata, message):

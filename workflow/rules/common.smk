@@ -88,7 +88,7 @@ def predict_settings(wildcards):
     region = config["regions"][wildcards.region]
     return settings_hash([predict, config["predict"]["scenarios"][wildcards.scenario],
                           region_place(wildcards.region), config["grid"],
-                          region.get("synthetic")])
+                          region.get("synthetic"), region.get("model", "student")])
 
 
 def modality_inputs(wildcards):
@@ -101,6 +101,18 @@ def modality_inputs(wildcards):
     if "area_file" in region:
         files.append(region["area_file"])
     return files
+
+
+def region_model(region):
+    """What maps a region: "student" (distilled) or "teacher" (radar alone)."""
+    return config["regions"][region].get("model", "student")
+
+
+def map_model(wildcards):
+    """The model files a region's maps come from."""
+    if region_model(wildcards.region) == "teacher":
+        return f"{RESULTS}/teacher/teacher.safetensors"
+    return f"{RESULTS}/{wildcards.region}/student/student.json"
 
 
 def ingest_outputs(region):
@@ -118,6 +130,10 @@ def all_outputs():
     for region in REGIONS:
         outputs += [f"{RESULTS}/{region}/cube.zarr", f"{RESULTS}/{region}/tiles.parquet"]
     for region in TARGETS:
+        if region_model(region) == "teacher":  # radar-only: the observed pass, no student
+            outputs += [f"{RESULTS}/{region}/maps/flood_{kind}_observed.tif"
+                        for kind in ("probability", "uncertainty")]
+            continue
         outputs.append(f"{RESULTS}/{region}/eval/metrics.json")
         for scenario in config["predict"]["scenarios"]:
             outputs += [f"{RESULTS}/{region}/maps/flood_{kind}_{scenario}.tif"

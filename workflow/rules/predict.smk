@@ -2,14 +2,16 @@
 rule predict:
     input:
         cube=f"{RESULTS}/{{region}}/cube.zarr",
-        student=rules.distill.output.meta,
+        model=map_model,
     output:
         probability=f"{RESULTS}/{{region}}/maps/flood_probability_{{scenario}}.tif",
         uncertainty=f"{RESULTS}/{{region}}/maps/flood_uncertainty_{{scenario}}.tif",
     params:
         config=EFFECTIVE_CONFIG,
         settings=predict_settings,
-        student=lambda wildcards, input: os.path.dirname(input.student),
+        model=lambda wildcards: region_model(wildcards.region),
+        student=f"{RESULTS}/{{region}}/student",
+        teacher=f"{RESULTS}/teacher",
         out=lambda wildcards, output: os.path.dirname(output.probability),
     threads: 2
     resources:
@@ -23,5 +25,6 @@ rule predict:
         "Mapping flood probability for {wildcards.region}, scenario {wildcards.scenario}"
     shell:
         "floodkd predict --config {params.config:q} --region {wildcards.region:q} "
-        "--scenario {wildcards.scenario:q} --student {params.student:q} --cube {input.cube:q} "
+        "--scenario {wildcards.scenario:q} --model {params.model:q} --student {params.student:q} "
+        "--teacher {params.teacher:q} --cube {input.cube:q} "
         "--out {params.out:q} --threads {threads} --log {log:q}"

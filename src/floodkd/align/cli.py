@@ -16,7 +16,7 @@ import dask
 from dask.diagnostics import ProgressBar
 
 from floodkd.align.cube import AlignSettings, build_cube, write_outputs
-from floodkd.config import load_config
+from floodkd.config import load_config, region_config
 from floodkd.errors import InputError
 from floodkd.grid import RegionGrid
 from floodkd.outputs import check_outputs
@@ -89,6 +89,7 @@ def run(args: argparse.Namespace) -> None:
     ingest_dir = (Path(config["results_dir"]) / args.region / "ingest").resolve()
     check_outputs(config, args.config, replaced=[args.cube, args.tiles], inputs=[ingest_dir])
     log.info("grid %s, %s px at %g m", grid.crs.to_epsg(), grid.shape, grid.resolution)
-    ds = build_cube(ingest_dir, grid, settings)  # validates every input before any write
+    model = region_config(config, args.region).get("model", "student")
+    ds = build_cube(ingest_dir, grid, settings, model)  # validates every input before any write
     with dask_scheduler(scheduler_address(config), args.threads):
         write_outputs(ds, grid, settings, args.cube.resolve(), args.tiles.resolve())

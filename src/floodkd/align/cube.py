@@ -14,7 +14,7 @@ import xarray as xr
 from pyproj import Transformer
 
 from floodkd.align import gauges, gcm, inputs, labels, regrid, terrain, tiles
-from floodkd.align.times import match_nearest, time_axis
+from floodkd.align.times import match_nearest, match_once, time_axis
 from floodkd.atomic import atomic_path
 from floodkd.errors import InputError
 from floodkd.grid import CRS_COORD_NAME, RegionGrid
@@ -81,7 +81,8 @@ def _var(data: Any, dims: tuple[str, ...], resampling: str, **attrs: Any) -> xr.
 
 
 def _radar(folder: Path, times: np.ndarray, grid, s: AlignSettings, scenes) -> dict:
-    matches = match_nearest(times, scenes.times, s.time_window_days)
+    # every pass is a time of the axis and is used there only, never copied to a nearby time
+    matches = match_once(times, scenes.times, 0.0)
     files = scenes.table["file"]
     out: dict[str, xr.DataArray] = {}
     for band in RADAR_BANDS:
@@ -141,7 +142,13 @@ def _optical(scenes, times: np.ndarray, grid, s: AlignSettings) -> dict:
     return out
 
 
-def _terrain(folder: Path, grid, s: AlignSettings) -> tuple[dict, np.ndarray]:
+def _terrain(folder: Path | None, grid, s: AlignSettings) -> dict:
+    chunks = (s.chunk_px, s.chunk_px)
+    if folder is None:  # a radar-only region: the variables exist, all missing
+        names = ("elevation_m", "hand_m", "coast_distance_m")
+        return {name: _var(da.full(grid.shape, np.nan, dtype=np.float32, chunks=chunks),
+                           ("y", "x"), "none", units="m", long_name="no terrain input")
+                for name in names}
     path = folder / "dem.tif"
     if not path.is_file():
         raise InputError(path, "the DEM is missing", "rerun ingest for terrain")
@@ -151,7 +158,6 @@ def _terrain(folder: Path, grid, s: AlignSettings) -> tuple[dict, np.ndarray]:
         raise InputError(path, "the DEM does not overlap the region (all missing on the grid)",
                          "ingest a DEM that covers the region's outline")
     method = methods.pop()
-    chunks = (s.chunk_px, s.chunk_px)
     hand = terrain.height_above_nearest_water(elevation)
     coast = terrain.coast_distance(elevation, grid.resolution)
     out = {
@@ -165,7 +171,7 @@ def _terrain(folder: Path, grid, s: AlignSettings) -> tuple[dict, np.ndarray]:
                                  units="m", long_name="distance to the nearest sea cell",
                                  sea_level_m=terrain.SEA_LEVEL_M),
     }
-    return out, np.isfinite(elevation)
+    return out
 
 
 def _tide(folder: Path | None, times: np.ndarray, grid, s: AlignSettings) -> tuple[dict, dict]:
@@ -264,25 +270,33 @@ def _labels(folder: Path | None, times: np.ndarray, grid, s: AlignSettings) -> d
             raise InputError(folder / "labels.csv", f"unknown label kind '{row.kind}'",
                              "use kind 'raster' or 'vector'")
     event_times = np.array([t for t, _ in events], dtype="datetime64[ns]")
-    matches = match_nearest(times, event_times, s.time_window_days)
+    matches = match_once(times, event_times, s.time_window_days)  # a label at one time only
     stack = _stack(matches, lambda i: events[i][1](), grid, s.chunk_px, labels.NO_LABEL, "uint8")
     return {"label": _var(stack, ("time", "y", "x"), NEAREST, **template)}
 
 
-def build_cube(ingest_dir: Path, grid: RegionGrid, settings: AlignSettings) -> xr.Dataset:
+def build_cube(ingest_dir: Path, grid: RegionGrid, settings: AlignSettings,
+               model: str = "student") -> xr.Dataset:
     """The lazy datacube of one region from ``<results>/<region>/ingest/``.
 
-    sar and terrain are required; absent optional modalities give all-missing variables
-    and false presence flags. Nothing is computed except the (y, x) terrain fields.
+    The modalities the region's ``model`` needs are required (inputs.REQUIRED_BY_MODEL);
+    absent others give all-missing variables and false presence flags. Nothing is computed
+    except the (y, x) terrain fields.
     """
     folders: dict[str, Path | None] = {}
-    for name in (*inputs.REQUIRED, *inputs.OPTIONAL):
+    required = inputs.REQUIRED_BY_MODEL[model]
+    for name in inputs.MODALITIES:
         folder = ingest_dir / name
         if not folder.is_dir():
-            if name in inputs.REQUIRED:
-                raise InputError(folder, f"the required {name} input is missing",
-                                 f"run `floodkd ingest` for {name} first")
-            log.info("no %s input: its variables are all missing", name)
+            if name in required:
+                raise InputError(
+                    folder, f"the {name} input is missing; the {model} needs it for "
+                    f"{inputs.WHAT_IT_ADDS[name]}",
+                    f"add inputs.{name} to the region and run `floodkd ingest {name}`"
+                    + (", or map the region from radar alone with model: teacher"
+                       if model == "student" and name != "sar" else ""))
+            log.info("no %s input (it would add %s): its variables are all missing",
+                     name, inputs.WHAT_IT_ADDS[name])
             folders[name] = None
         else:
             folders[name] = folder
@@ -299,8 +313,7 @@ def build_cube(ingest_dir: Path, grid: RegionGrid, settings: AlignSettings) -> x
     variables: dict[str, xr.DataArray] = {}
     variables |= _radar(folders["sar"], times, grid, settings, radar_scenes)
     variables |= _optical(optical_scenes, times, grid, settings)
-    terrain_vars, _ = _terrain(folders["terrain"], grid, settings)
-    variables |= terrain_vars
+    variables |= _terrain(folders["terrain"], grid, settings)
     tide_vars, tide_coords = _tide(folders["tide"], times, grid, settings)
     variables |= tide_vars
     gcm_vars, gcm_attrs = _gcm(folders["gcm"], times, grid, settings)

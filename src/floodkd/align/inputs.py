@@ -15,10 +15,22 @@ from floodkd.align.times import to_utc_naive
 from floodkd.errors import InputError
 
 __all__ = ["Scenes", "read_scenes", "read_tide", "read_gcm", "read_label_polygons",
-           "REQUIRED", "OPTIONAL"]
+           "MODALITIES", "REQUIRED_BY_MODEL", "WHAT_IT_ADDS"]
 
-REQUIRED = ("sar", "terrain")
-OPTIONAL = ("optical", "tide", "gcm", "labels")
+MODALITIES = ("sar", "terrain", "optical", "tide", "gcm", "labels")
+# what the model that maps a region (config regions.<name>.model) cannot do without
+REQUIRED_BY_MODEL = {"student": ("sar", "terrain"), "teacher": ("sar",)}
+# what each modality adds, for the message when it is missing
+WHAT_IT_ADDS = {
+    "sar": "the radar passes the teacher maps from and the student learns from",
+    "terrain": "elevation, height above the sea and distance to the coast: the student's "
+               "base layers, without which it cannot map (the radar teacher does not need them)",
+    "optical": "clear-sky reflectance and water indices for the student on dates without radar",
+    "tide": "the gauge water-level field and histories for the student and its scenarios",
+    "gcm": "climate-model sea level and rain for the student",
+    "labels": "labels to train the teacher (source regions), or to fine-tune, calibrate and "
+              "evaluate the student (target regions)",
+}
 
 
 @dataclass(frozen=True)

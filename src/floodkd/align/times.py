@@ -7,7 +7,7 @@ from collections.abc import Iterable
 import numpy as np
 import pandas as pd
 
-__all__ = ["time_axis", "match_nearest", "to_utc_naive"]
+__all__ = ["time_axis", "match_nearest", "match_once", "to_utc_naive"]
 
 
 def to_utc_naive(values: Iterable) -> np.ndarray:
@@ -47,4 +47,23 @@ def match_nearest(
     best = np.where(gap_left <= gap_right, left, right)
     gap = np.minimum(gap_left, gap_right)
     matched[gap <= window] = order[best[gap <= window]]
+    return matched
+
+
+def match_once(targets: np.ndarray, sources: np.ndarray, window_days: float) -> np.ndarray:
+    """Like ``match_nearest``, but every source is used at one target only: its nearest within
+    ``window_days`` (ties to the earlier). A target reached by several sources keeps the
+    nearest of them. Why: a radar pass or a label copied into a second time would count its
+    training samples and evaluation pixels twice.
+    """
+    targets = np.asarray(targets, dtype="datetime64[ns]")
+    sources = np.asarray(sources, dtype="datetime64[ns]")
+    matched = np.full(targets.shape, -1, dtype=np.int64)
+    best_gap = np.full(targets.shape, np.iinfo(np.int64).max, dtype=np.int64)
+    for source, target in enumerate(match_nearest(sources, targets, window_days)):
+        if target < 0:
+            continue
+        gap = abs(int((targets[target] - sources[source]).astype(np.int64)))
+        if gap < best_gap[target]:
+            matched[target], best_gap[target] = source, gap
     return matched

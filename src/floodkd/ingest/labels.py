@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import logging
 import re
+from dataclasses import dataclass
 from datetime import datetime
 from pathlib import Path
 from typing import Any
@@ -36,9 +37,10 @@ from floodkd.ingest.rasters import (
     write_csv,
     write_geotiff,
 )
+from floodkd.ingest.times import is_date_only, listed_time, parse_logged_time
 from floodkd.region import region_outline
 
-__all__ = ["ingest", "class_label", "repair_polygon", "label_mask", "NO_LABEL"]
+__all__ = ["ingest", "class_label", "repair_polygon", "label_mask", "LabelValues", "NO_LABEL"]
 
 log = logging.getLogger(__name__)
 
@@ -48,7 +50,8 @@ _WATER_NAMES = {"water", "wet", "flooded", "flood", "inundated", "1", "1.0", "tr
 _DRY_NAMES = {"dry", "land", "not flooded", "non-flooded", "nonflooded", "unflooded",
               "0", "0.0", "false", "no"}
 _NAME_TIME = re.compile(r"_(\d{8}T\d{6})")
-_TIME_TAGS = ("ACQUISITION_START_TIME", "TIFFTAG_DATETIME")
+_TIME_TAGS = ("ACQUISITION_START_TIME",)
+_FALLBACK_TIME_TAGS = ("TIFFTAG_DATETIME",)  # the file's creation time by definition
 
 
 def class_label(value: Any) -> int | None:
@@ -84,9 +87,12 @@ def repair_polygon(geometry: BaseGeometry | None, where: str, path: Path) -> Bas
 
 
 def _read_vector(
-    path: Path, outline: BaseGeometry, class_column: str, date_column: str
+    path: Path, outline: BaseGeometry, class_column: str, date_column: str,
+    listed: datetime | None,
 ) -> gpd.GeoDataFrame:
-    """Polygons of one vector file with ``label`` and ``time``, in the file's CRS."""
+    """Polygons of one vector file with ``label`` and ``time``, in the file's CRS. ``listed``
+    (the file's entry in inputs.labels.times) dates every feature; without it the
+    ``date_column`` does."""
     try:
         frame = gpd.read_file(path, fid_as_index=True)
     except Exception as error:  # pyogrio/GDAL raise several types for unreadable files
@@ -95,16 +101,23 @@ def _read_vector(
     if frame.crs is None:
         raise InputError(path, "the labels have no CRS",
                          "save the layer with its CRS (e.g. EPSG:4326)")
-    for key, column in (("class_column", class_column), ("date_column", date_column)):
+    needed = [("class_column", class_column)]
+    if listed is None:
+        needed.append(("date_column", date_column))
+    for key, column in needed:
         if column not in frame.columns:
             raise InputError(
                 path, f"column '{column}' (config inputs.labels.{key}) not found; columns: "
                 f"{', '.join(map(str, frame.columns.drop('geometry')))}",
-                f"set inputs.labels.{key} to the column that holds it",
+                f"set inputs.labels.{key} to the column that holds it"
+                + ("" if key == "class_column" else
+                   f", or date the whole file in inputs.labels.times: {{{path.name}: "
+                   "'2021-03-04T05:06:07Z'}"),
             )
     if frame.empty:
         raise InputError(path, "the layer has no features", "add labelled polygons")
     labels, times, geometries = [], [], []
+    bare_dates = []
     for fid, row in frame.iterrows():
         where = f"feature {fid}"
         label = class_label(row[class_column])
@@ -112,15 +125,20 @@ def _read_vector(
             raise InputError(path, f"{where} has class '{row[class_column]}' in '{class_column}'",
                              "use water/dry (or wet/flooded, 1/0)")
         try:
-            time = parse_time(str(row[date_column]))
+            time = listed if listed is not None else parse_time(str(row[date_column]))
         except ValueError as error:
             raise InputError(
                 path, f"{where} has date '{row[date_column]}' in '{date_column}', not a date",
                 "write dates as ISO 8601, e.g. 2021-03-04 or 2021-03-04T05:06:07Z",
             ) from error
+        if listed is None and is_date_only(str(row[date_column])):
+            bare_dates.append(str(row[date_column]))
         labels.append(label)
         times.append(time)
         geometries.append(repair_polygon(row.geometry, where, path))
+    if bare_dates:  # once per file, not once per polygon
+        parse_logged_time(bare_dates[0], path, f"column '{date_column}' ({len(bare_dates)} "
+                          "features)")
     check_overlap(path, frame.crs, tuple(gpd.GeoSeries(geometries).total_bounds), outline)
     return gpd.GeoDataFrame(
         {"label": np.array(labels, dtype=np.uint8), "time": pd.to_datetime(times)},
@@ -128,40 +146,68 @@ def _read_vector(
     )
 
 
-def label_mask(raster: Raster) -> np.ndarray:
-    """uint8 0 dry, 1 water, 255 no label from a label raster; refuse other values."""
-    if raster.nodata is not None and raster.nodata in (DRY, WATER):
+@dataclass(frozen=True)
+class LabelValues:
+    """How a label raster encodes its classes (config ``inputs.labels.values``)."""
+
+    water: int = WATER
+    dry: int = DRY
+    nodata: int = NO_LABEL
+
+    @classmethod
+    def from_config(cls, options: dict[str, Any]) -> LabelValues:
+        values = cls(**options.get("values", {}))
+        if len({values.water, values.dry, values.nodata}) < 3:
+            raise InputError("config", f"inputs.labels.values {options['values']} gives two "
+                             "classes the same value", "give water, dry and nodata distinct values")
+        return values
+
+
+def label_mask(raster: Raster, values: LabelValues = LabelValues()) -> np.ndarray:
+    """uint8 0 dry, 1 water, 255 no label from a label raster encoded as ``values``; refuse
+    any other value, naming the config key that declares the encoding."""
+    encoding = (f"config inputs.labels.values (now water {values.water}, dry {values.dry}, "
+                f"nodata {values.nodata})")
+    if raster.nodata is not None and raster.nodata in (values.dry, values.water):
         raise InputError(
             raster.path,
-            f"its nodata value {raster.nodata:g} is also a label (0 dry, 1 water)",
-            "mark pixels without a label with 255 and declare it: gdal_edit.py -a_nodata 255",
+            f"its declared nodata value {raster.nodata:g} is also a label in {encoding}",
+            "set inputs.labels.values to the file's encoding, or declare the file's real "
+            "nodata value (gdal_edit.py -a_nodata N)",
         )
     band = raster.data[0]
-    no_label = nodata_mask(band, raster.nodata) | (band == NO_LABEL)
-    values = band[~no_label]
-    unknown = np.setdiff1d(np.unique(values), [DRY, WATER])
+    no_label = nodata_mask(band, raster.nodata) | (band == values.nodata)
+    present = band[~no_label]
+    unknown = np.setdiff1d(np.unique(present), [values.dry, values.water])
     if unknown.size:
         raise InputError(
             raster.path,
-            f"values {', '.join(f'{v:g}' for v in unknown[:5])} are neither 0 (dry), 1 (water) "
-            "nor no-label (255 or the declared nodata)",
-            "recode the mask to 0 dry, 1 water, 255 no label",
+            f"values {', '.join(f'{v:g}' for v in unknown[:5])} are not in {encoding}",
+            "set inputs.labels.values to the file's encoding, e.g. values: {water: 1, dry: 0, "
+            "nodata: -1} for Sen1Floods11 masks",
         )
     mask = np.full(band.shape, NO_LABEL, dtype=np.uint8)
-    mask[~no_label] = values.astype(np.uint8)
+    mask[band == values.water] = WATER
+    mask[(band == values.dry) & ~no_label] = DRY
+    mask[no_label] = NO_LABEL
     return mask
 
 
-def _raster_time(raster: Raster) -> datetime:
+def _raster_time(raster: Raster, times: dict[str, str]) -> datetime:
     match = _NAME_TIME.search(raster.path.stem)
     if match:
         return parse_time(match[1])
     tagged = time_from_tags(raster, _TIME_TAGS)
     if tagged is None:
+        tagged = listed_time(raster.path, times, "labels")
+    if tagged is None:
+        tagged = time_from_tags(raster, _FALLBACK_TIME_TAGS)
+    if tagged is None:
         raise InputError(
             raster.path, "cannot tell the time of the labels: no _YYYYmmddTHHMMSS in the name "
             "and no ACQUISITION_START_TIME tag",
-            "rename it e.g. label_20210304T050607.tif, or add the ACQUISITION_START_TIME tag",
+            f"add it to config inputs.labels.times, e.g. times: {{{raster.path.name}: "
+            "'2021-03-04T05:06:07Z'}, or rename it e.g. label_20210304T050607.tif",
         )
     return tagged
 
@@ -169,6 +215,7 @@ def _raster_time(raster: Raster) -> datetime:
 def ingest(region: dict[str, Any], out_dir: Path) -> None:
     """Read the label files of ``region``; write label rasters and/or labels.gpkg + labels.csv."""
     options = region["inputs"]["labels"]
+    values = LabelValues.from_config(options)
     outline = region_outline(region)
     rows: list[dict[str, Any]] = []
     times: dict[Path, datetime] = {}
@@ -176,10 +223,10 @@ def ingest(region: dict[str, Any], out_dir: Path) -> None:
     for path in input_files(region, "labels"):
         if path.suffix.lower() in RASTER_SUFFIXES:
             raster = read_raster(path, outline)
-            time = _raster_time(raster)
+            time = _raster_time(raster, options.get("times", {}))
             times[path] = time
             check_unique_times(times)
-            mask = label_mask(raster)
+            mask = label_mask(raster, values)
             if not (mask != NO_LABEL).any():
                 log.warning("labels: %s has no labelled pixels", path)
             name = f"{time_stamp(time)}.tif"
@@ -190,7 +237,8 @@ def ingest(region: dict[str, Any], out_dir: Path) -> None:
             rows.append({"time": time_iso(time), "file": name, "kind": "raster"})
         else:
             frames.append(_read_vector(path, outline, options.get("class_column", "class"),
-                                       options.get("date_column", "date")))
+                                       options.get("date_column", "date"),
+                                       listed_time(path, options.get("times", {}), "labels")))
         log.info("labels: read %s", path)
     if frames:
         crs = frames[0].crs

@@ -31,6 +31,7 @@ from floodkd.ingest.rasters import (
     write_csv,
     write_geotiff,
 )
+from floodkd.ingest.times import listed_time
 from floodkd.region import region_outline
 
 __all__ = [
@@ -68,7 +69,8 @@ _QUANTIFICATION_TAGS = ("QUANTIFICATION_VALUE", "BOA_QUANTIFICATION_VALUE",
 _S2_NAME_TIME = re.compile(r"MSIL(?:1C|2A)_(\d{8}T\d{6})_", re.I)
 _S2_BASELINE = re.compile(r"MSIL(?:1C|2A)_\d{8}T\d{6}_N(\d{4})_", re.I)
 _TIME_TAGS = ("ACQUISITION_START_TIME", "PRODUCT_START_TIME",
-              "DATATAKE_1_DATATAKE_SENSING_START", "SENSING_TIME", "TIFFTAG_DATETIME")
+              "DATATAKE_1_DATATAKE_SENSING_START", "SENSING_TIME")
+_FALLBACK_TIME_TAGS = ("TIFFTAG_DATETIME",)  # the file's creation time by definition
 # "B02", "b2", "B02_10m", "B8A (865 nm)"; "SCL", "SCL_20m"
 _BAND_NAME = re.compile(r"^\s*B0?(\d{1,2})(A?)(?![0-9A-Z])", re.I)
 _SCL_NAME = re.compile(r"^\s*SCL(?![0-9A-Z])", re.I)
@@ -202,19 +204,25 @@ def spectral_cloud(reflectance: dict[str, np.ndarray]) -> np.ndarray:
     )
 
 
-def scene_time(raster: Raster) -> datetime:
-    """Sensing time from an S2 product name, else from a time tag."""
+def scene_time(raster: Raster, times: dict[str, str]) -> datetime:
+    """Sensing time from an S2 product name, a time tag, or the config table ``times``
+    (TIFF's DateTime, often the export time, only after the table)."""
     match = _S2_NAME_TIME.search(raster.path.name)
     if match:
         return parse_time(match[1])
     tagged = time_from_tags(raster, _TIME_TAGS)
     if tagged is None:
+        tagged = listed_time(raster.path, times, "optical")
+    if tagged is None:
+        tagged = time_from_tags(raster, _FALLBACK_TIME_TAGS)
+    if tagged is None:
         raise InputError(
             raster.path,
             "cannot tell its sensing time: the name has no MSIL2A_/MSIL1C_<YYYYmmddTHHMMSS> and "
-            f"there is no tag among {', '.join(_TIME_TAGS)}",
-            "keep the ESA product name or add the tag ACQUISITION_START_TIME=<ISO 8601 UTC>, "
-            "e.g. gdal_edit.py -mo ACQUISITION_START_TIME=2021-03-04T05:06:07Z FILE",
+            f"there is no tag among {', '.join(_TIME_TAGS + _FALLBACK_TIME_TAGS)}",
+            f"add it to config inputs.optical.times, e.g. times: {{{raster.path.name}: "
+            "'2021-03-04T10:50:00Z'}, keep the ESA product name, or add the tag "
+            "ACQUISITION_START_TIME=<ISO 8601 UTC>",
         )
     return tagged
 
@@ -322,7 +330,7 @@ def ingest(region: dict[str, Any], out_dir: Path) -> None:
     times: dict[Path, datetime] = {}
     for path in input_files(region, "optical"):
         raster = read_raster(path, outline)
-        time = scene_time(raster)
+        time = scene_time(raster, region["inputs"]["optical"].get("times", {}))
         times[path] = time
         check_unique_times(times)
         scene = convert_scene(raster, region["inputs"]["optical"].get("product", "L2A"))

@@ -29,6 +29,7 @@ from floodkd.ingest.rasters import (
     write_csv,
     write_geotiff,
 )
+from floodkd.ingest.times import listed_time
 from floodkd.region import region_outline
 
 __all__ = ["ingest", "to_db", "find_polarisations", "check_unit", "acquisition_time"]
@@ -125,15 +126,9 @@ def acquisition_time(raster: Raster, times: dict[str, str]) -> datetime:
     tagged = time_from_tags(raster, _TIME_TAGS)
     if tagged is not None:
         return tagged
-    listed = times.get(raster.path.name, times.get(str(raster.path)))
+    listed = listed_time(raster.path, times, "sar")
     if listed is not None:
-        try:
-            return parse_time(listed)
-        except ValueError as error:
-            raise InputError(
-                raster.path, f"config inputs.sar.times gives '{listed}', which is not a time",
-                "write the time as ISO 8601 UTC, e.g. 2021-03-04T05:06:07Z",
-            ) from error
+        return listed
     tagged = time_from_tags(raster, _FALLBACK_TIME_TAGS)
     if tagged is not None:
         return tagged

@@ -35,7 +35,10 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--region", required=True, help="region name in the config")
     parser.add_argument("--scenario", default=OBSERVED,
                         help="scenario from predict.scenarios (default: observed)")
-    parser.add_argument("--student", required=True, help="folder of member-<k>.safetensors")
+    parser.add_argument("--model", choices=("student", "teacher"), default=None,
+                        help="what maps the region (default: regions.<name>.model in config)")
+    parser.add_argument("--student", help="folder of member-<k>.safetensors (model student)")
+    parser.add_argument("--teacher", help="folder of teacher.safetensors (model teacher)")
     parser.add_argument("--cube", required=True, help="the region's cube.zarr")
     parser.add_argument("--out", required=True, help="maps folder, e.g. results/<region>/maps")
     parser.add_argument("--device", default=None, help="torch device (default: cuda if present)")
@@ -149,6 +152,13 @@ def run(args: argparse.Namespace) -> None:
 
     config = load_config(args.config)
     region = region_config(config, args.region)
+    if (args.model or region.get("model", "student")) == "teacher":
+        from floodkd.predict import teacher
+
+        return teacher.run(args, config)
+    if args.student is None:
+        raise InputError("command line", "the student model needs --student",
+                         "pass --student results/<region>/student, or --model teacher")
     settings = config["predict"]
     scenario = resolve_scenario(config, args.scenario)
     student_dir, cube_path = Path(args.student), Path(args.cube)

@@ -50,7 +50,7 @@ __all__ = [
 ]
 
 # bit flags of the inputs_used band: what each pixel's prediction rests on
-INPUT_FLAGS = {"optical_clear": 1, "gauge": 2, "gcm": 4, "terrain": 8}
+INPUT_FLAGS = {"optical_clear": 1, "gauge": 2, "gcm": 4, "terrain": 8, "radar": 16}
 
 PROBABILITY_BANDS = (
     BandSpec("flood_probability", "1", "calibrated probability of flooding (0..1)"),

@@ -1,0 +1,166 @@
+"""Radar-only maps: the teacher alone over a region's latest radar pass.
+
+``floodkd predict --model teacher`` (or ``model: teacher`` in the region's config block) maps
+a region that has nothing but Sentinel-1, as the Copernicus Global Flood Monitoring service
+does: no DEM, no optical, no gauges. It writes the same products as the student path
+(probability and uncertainty COGs, QGIS styles, STAC Items, quicklooks). Scenario
+``observed`` is the latest radar pass; water-level scenarios need the student, which reads
+the water level, and are refused here. Uncertainty comes from MC dropout of the one teacher.
+"""
+
+from __future__ import annotations
+
+import argparse
+import hashlib
+import logging
+from collections.abc import Iterator
+from contextlib import contextmanager
+from datetime import UTC
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pandas as pd
+import torch
+from torch import nn
+
+from floodkd.config import region_config
+from floodkd.errors import InputError
+from floodkd.grid import RegionGrid
+from floodkd.models.channels import teacher_image
+from floodkd.models.checkpoint import load_checkpoint
+from floodkd.models.teacher import RadarTeacher
+from floodkd.predict.tiled import (
+    INPUT_FLAGS,
+    MapFiles,
+    MapProvenance,
+    PredictWindow,
+    count_tiles,
+    write_scenario_maps,
+)
+
+__all__ = ["TEACHER_WEIGHTS", "latest_pass", "mc_dropout", "teacher_window_predictor",
+           "map_with_teacher", "run"]
+
+log = logging.getLogger(__name__)
+
+TEACHER_WEIGHTS = "teacher.safetensors"
+OBSERVED = "observed"
+
+
+def latest_pass(cube: Any) -> int:
+    """Index of the cube's last time with a radar pass (the observed state of the region)."""
+    present = np.flatnonzero(np.asarray(cube["radar_present"].values, dtype=bool))
+    if present.size == 0:
+        raise InputError("cube", "the datacube holds no radar pass",
+                         "ingest at least one Sentinel-1 scene of the region and rerun align")
+    return int(present[-1])
+
+
+@contextmanager
+def mc_dropout(model: nn.Module) -> Iterator[nn.Module]:
+    """The model in eval mode with only its dropout layers active (MC dropout), no grads."""
+    model.eval()
+    dropouts = [m for m in model.modules() if isinstance(m, nn.Dropout | nn.Dropout2d)]
+    for module in dropouts:
+        module.train()
+    try:
+        with torch.no_grad():
+            yield model
+    finally:
+        model.eval()
+
+
+def teacher_window_predictor(
+    cube: Any, time_index: int, teacher: RadarTeacher, mc_samples: int,
+    device: torch.device | str = "cpu",
+) -> PredictWindow:
+    """predict_window over one radar pass: (S, h, w) MC-dropout samples of P(water), NaN
+    where VV or VH is missing, and the inputs_used flags (radar where it was read)."""
+    patch = teacher.config.patch_size
+    at_time = cube[["vv_db", "vh_db"]].isel(time=time_index)
+
+    def predict_window(row_off: int, col_off: int, height: int, width: int):
+        window = at_time.isel(y=slice(row_off, row_off + height),
+                              x=slice(col_off, col_off + width)).load()
+        vv, vh = window["vv_db"].values, window["vh_db"].values
+        valid = np.isfinite(vv) & np.isfinite(vh)
+        image = teacher_image(vv, vh)
+        pad = ((0, 0), (0, -height % patch), (0, -width % patch))
+        batch = torch.from_numpy(np.pad(image, pad)).unsqueeze(0).repeat(mc_samples, 1, 1, 1)
+        with mc_dropout(teacher):
+            logits, _ = teacher(batch.to(device))
+        samples = torch.softmax(logits.float(), dim=1)[:, 1, :height, :width].cpu().numpy()
+        samples[:, ~valid] = np.nan  # no backscatter, no prediction
+        flags = np.where(valid, INPUT_FLAGS["radar"], 0).astype(np.uint16)
+        return samples.astype(np.float32), flags
+
+    return predict_window
+
+
+def _sha256(path: Path) -> str:
+    digest = hashlib.sha256()
+    with path.open("rb") as handle:
+        for chunk in iter(lambda: handle.read(1 << 20), b""):
+            digest.update(chunk)
+    return digest.hexdigest()
+
+
+def map_with_teacher(
+    config: dict[str, Any], region_name: str, scenario: str, teacher_dir: Path, cube_path: Path,
+    out_dir: Path, device: str | None = None,
+) -> MapFiles:
+    """Write the ``observed`` maps of ``region_name`` from its latest radar pass."""
+    from tqdm import tqdm
+
+    from floodkd.distill.data import open_cube
+    from floodkd.region import region_outline
+
+    if scenario != OBSERVED:
+        raise InputError(
+            "config", f"scenario '{scenario}' sets a water level, which the radar teacher "
+            "does not read (it maps what a pass observed)",
+            f"map '{scenario}' with the student (regions.{region_name}.model: student, which "
+            "needs terrain), or ask the teacher for the observed scenario only")
+    region = region_config(config, region_name)
+    weights = teacher_dir / TEACHER_WEIGHTS
+    teacher, meta = load_checkpoint(RadarTeacher, weights)
+    cube = open_cube(cube_path, required=("vv_db", "vh_db", "radar_present"))
+    grid = RegionGrid.from_config(config, region_name)
+    if not grid.same_as(RegionGrid.from_dataset(cube)):
+        raise InputError(cube_path, "the cube is not on the region grid of the config",
+                         "rerun `floodkd align` for this region with this config")
+    time_index = latest_pass(cube)
+    when = pd.Timestamp(cube["time"].values[time_index]).to_pydatetime().replace(tzinfo=UTC)
+    device = device or ("cuda" if torch.cuda.is_available() else "cpu")
+    teacher.to(device)
+    settings = config["predict"]
+    # the teacher's own training tile size: its position embeddings were learnt at that size
+    tile_px = int(meta.get("tile_size_px", [teacher.config.image_size])[0])
+    overlap_px = min(int(settings["overlap_px"]), tile_px // 4)
+    predict_window = teacher_window_predictor(cube, time_index, teacher,
+                                              int(settings["mc_samples"]), device)
+    provenance = MapProvenance(
+        region=region_name, scenario=scenario, scenario_datetime=when,
+        model_sha256=_sha256(weights), input_files=[str(cube_path), str(weights)],
+        synthetic=bool(region.get("synthetic", False)),
+        extra={"model": "teacher", "radar_pass": when.isoformat()},
+    )
+    total = count_tiles(grid.shape, tile_px, overlap_px)
+    log.info("radar-only map of %s from the pass of %s: %s x %s px, %d tiles on %s",
+             region_name, when.isoformat(), *grid.shape, total, device)
+    with tqdm(total=total, unit="tile", desc=f"predict {scenario} (teacher)") as progress:
+        return write_scenario_maps(
+            grid, predict_window, out_dir, provenance, outline_lonlat=region_outline(region),
+            tile_px=tile_px, overlap_px=overlap_px, on_tile=lambda _window: progress.update(),
+        )
+
+
+def run(args: argparse.Namespace, config: dict[str, Any]) -> None:
+    """The ``--model teacher`` branch of ``floodkd predict`` (``config`` already loaded)."""
+    if args.teacher is None:
+        raise InputError("command line", "--model teacher needs --teacher",
+                         "pass --teacher results/teacher (the folder of teacher.safetensors)")
+    written = map_with_teacher(config, args.region, args.scenario,
+                               Path(args.teacher), Path(args.cube), Path(args.out), args.device)
+    log.info("wrote %s and %s", written.probability, written.uncertainty)
