@@ -215,3 +215,66 @@ def test_no_checkerboard_on_a_uniform_input(student):
     phases = torch.stack([interior[i::2, j::2].mean() for i in (0, 1) for j in (0, 1)])
     assert float(phases.max() - phases.min()) < 1e-3
     assert float(interior.std()) < 1e-3
+
+
+def _with_level(image, history, level_m):
+    """The inputs at a uniform water level: the level and depth channels set, each gauge's
+    history shifted so its latest hour reads ``level_m`` (as a scenario does)."""
+    from floodkd.models.channels import NORMALISATION
+
+    image = image.clone()
+    level_offset, level_scale = NORMALISATION["water_level_m"]
+    depth_offset, depth_scale = NORMALISATION["water_depth_m"]
+    elev_offset, elev_scale = NORMALISATION["elevation_m"]
+    elevation = image[:, STUDENT_CHANNELS.index("elevation_m")] * elev_scale + elev_offset
+    image[:, STUDENT_CHANNELS.index("water_level_m")] = (level_m - level_offset) / level_scale
+    image[:, STUDENT_CHANNELS.index("water_depth_m")] = (
+        (level_m - elevation - depth_offset) / depth_scale)
+    return image, history - history[..., -1:] + level_m
+
+
+def test_probability_never_falls_as_the_water_level_rises_in_a_trained_student():
+    """Monotone by construction: train a student to fit a target that is NOT monotone in the
+    level (water at low level only), then sweep the level: no pixel's P(water) decreases."""
+    torch.manual_seed(1)
+    model = FloodStudent(StudentConfig(base_width=8, temporal_dim=8, temporal_heads=2))
+    image, presence, history = _inputs(batch=4, seed=3)
+    optimiser = torch.optim.Adam(model.parameters(), lr=1e-2)
+    model.train()
+    for step in range(30):
+        level = -1.0 + 0.1 * step
+        swept_image, swept_history = _with_level(image, history, level)
+        logits, _ = model(swept_image, presence, swept_history)
+        target = torch.full(logits.shape[:1] + logits.shape[2:], int(level < 0))
+        loss = torch.nn.functional.cross_entropy(logits, target)
+        optimiser.zero_grad()
+        loss.backward()
+        optimiser.step()
+    model.eval()
+    levels = torch.linspace(-3.0, 6.0, 37)
+    with torch.no_grad():
+        probs = torch.stack([
+            torch.softmax(model(*_inputs_at(image, presence, history, float(level)))[0], 1)[:, 1]
+            for level in levels])
+    assert probs.std() > 0  # the level matters at all
+    assert (probs.diff(dim=0) >= -1e-6).all()  # float32 rounding of exp/log: ~1e-8
+
+
+def _inputs_at(image, presence, history, level_m):
+    swept_image, swept_history = _with_level(image, history, level_m)
+    return swept_image, presence, swept_history
+
+
+def test_gauge_history_is_read_relative_to_the_current_level():
+    """A uniform shift of every gauge's history leaves the temporal features unchanged, so
+    sweeping the level cannot act through them; the history's shape still matters."""
+    torch.manual_seed(0)
+    encoder = TemporalEncoder(16, 2, 0.0).eval()
+    history = torch.randn(2, 3, 48)
+    history[0, 1, 40:] = float("nan")  # a gap at the end: the latest valid hour counts
+    with torch.no_grad():
+        pooled, _ = encoder(history)
+        shifted, _ = encoder(history + 2.5)
+        other, _ = encoder(history.flip(-1))
+    torch.testing.assert_close(pooled, shifted, atol=1e-5, rtol=1e-5)
+    assert not torch.allclose(pooled, other, atol=1e-3)

@@ -3,6 +3,15 @@
 It reads terrain plus whatever of optical, gauge water level and climate forcing exists.
 Each modality carries a presence flag that the network sees; modality dropout during
 training teaches it to work with any subset.
+
+Its flood probability is non-decreasing in the water level at every pixel by construction,
+so it extrapolates to levels above any it trained on (a 100-year surge in 2050): the
+network never sees the absolute water level. It predicts per pixel an effective flooding
+threshold (the level at which the sea reaches it: its ground, or behind a dike the crest)
+and a spread, and a level-free logit for water from other causes (rain ponding, water the
+optical pixels show); then P(water) = 1 - (1 - sigmoid((level - threshold) / spread)) *
+(1 - sigmoid(other)). The gauge histories enter relative to each gauge's current level
+(rising or falling, how long the surge has lasted), which a uniform shift leaves unchanged.
 """
 
 from __future__ import annotations
@@ -22,10 +31,18 @@ from floodkd.models.channels import (
 )
 from floodkd.settings import Settings
 
-__all__ = ["StudentConfig", "FloodStudent", "TemporalEncoder", "Projection", "sinusoidal_encoding"]
+__all__ = ["StudentConfig", "FloodStudent", "TemporalEncoder", "Projection",
+           "sinusoidal_encoding", "flood_logit"]
 
 NUM_CLASSES = 2  # dry, water
 GAUGE_INDEX = MODALITIES.index("gauge")
+LEVEL_INDEX = STUDENT_CHANNELS.index("water_level_m")
+ELEVATION_INDEX = STUDENT_CHANNELS.index("elevation_m")
+# channels that carry the absolute water level: the network's trunk never sees them
+LEVEL_CHANNELS = (LEVEL_INDEX, STUDENT_CHANNELS.index("water_depth_m"))
+THRESHOLD_SCALE_M = 2.0  # one unit of the threshold head, in metres above the ground
+MIN_SPREAD_M = 0.05  # the level's transition from dry to wet is never sharper than this
+OTHER_WATER_BIAS = -4.0  # water without the sea's help is rare until training says otherwise
 
 
 @dataclass(frozen=True)
@@ -79,20 +96,24 @@ class TemporalEncoder(nn.Module):
             nn.Linear(dim, 2 * dim), nn.GELU(), nn.Linear(2 * dim, dim)
         )
         self.norm2 = nn.LayerNorm(dim)
-        offset, scale = NORMALISATION["water_level_m"]
-        self.register_buffer("level_offset_m", torch.tensor(offset), persistent=False)
-        self.register_buffer("level_scale_m", torch.tensor(scale), persistent=False)
+        self.level_scale_m = NORMALISATION["water_level_m"][1]
 
     def forward(self, history_m: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
         """history_m (B, G, L) water level in metres, NaN missing, lag 0 oldest ->
-        (pooled (B, dim), has_valid_gauge (B,) float)."""
+        (pooled (B, dim), has_valid_gauge (B,) float).
+
+        Each gauge's history is read relative to its latest valid hour, so adding the same
+        height to a whole history changes nothing here."""
         batch, gauges, hours = history_m.shape
         if gauges == 0 or hours == 0:
             zeros = history_m.new_zeros(batch, self.dim)
             return zeros, history_m.new_zeros(batch)
         valid = torch.isfinite(history_m)  # (B, G, L)
         values = torch.where(valid, history_m, torch.zeros_like(history_m))
-        values = (values - self.level_offset_m) / self.level_scale_m * valid
+        hour = torch.arange(hours, device=history_m.device)
+        latest = torch.where(valid, hour, -1).amax(-1, keepdim=True).clamp(min=0)
+        current = torch.gather(values, -1, latest)
+        values = (values - current) / self.level_scale_m * valid
         hours_before = torch.arange(hours - 1, -1, -1, device=history_m.device)
         tokens = self.value_embedding(values.reshape(batch * gauges, hours, 1))
         tokens = tokens + sinusoidal_encoding(hours_before, self.dim)
@@ -184,7 +205,17 @@ class FloodStudent(nn.Module):
         self.decoder = nn.ModuleList(
             _conv(widths[lv - 1], widths[lv - 1], separable=lv == 1) for lv in upward
         )
-        self.head = nn.Conv2d(widths[0], NUM_CLASSES, 1)
+        # per pixel: flooding threshold (above the ground), spread, other water's logit
+        self.head = nn.Conv2d(widths[0], 3, 1)
+        # the level assumed where no gauge is present (learned: a typical level)
+        self.absent_level_m = nn.Parameter(torch.zeros(()))
+        trunk_channels = torch.ones(config.in_channels)
+        trunk_channels[[i for i in LEVEL_CHANNELS if i < config.in_channels]] = 0.0
+        self.register_buffer("trunk_channels", trunk_channels, persistent=False)
+        level_offset, level_scale = NORMALISATION["water_level_m"]
+        elevation_offset, elevation_scale = NORMALISATION["elevation_m"]
+        self.level_m = (level_offset, level_scale)
+        self.elevation_m = (elevation_offset, elevation_scale)
 
         channel_modality = torch.full((config.in_channels,), -1, dtype=torch.long)
         for m_index, modality in enumerate(MODALITIES):
@@ -216,9 +247,11 @@ class FloodStudent(nn.Module):
             keep = torch.rand_like(presence) >= self.config.modality_dropout
             presence = presence * keep
         gauge_history = _blank_absent_gauges(presence, gauge_history)
-        channel_mask = self._channel_mask(presence)
-        if not bool((channel_mask == 1).all()):  # skip a full-resolution pass when all present
-            image = image * channel_mask
+        gauge_present = presence[:, GAUGE_INDEX, None, None] > 0
+        level_m = torch.where(gauge_present, image[:, LEVEL_INDEX] * self.level_m[1]
+                              + self.level_m[0], self.absent_level_m)
+        elevation_m = image[:, ELEVATION_INDEX] * self.elevation_m[1] + self.elevation_m[0]
+        image = image * (self._channel_mask(presence) * self.trunk_channels[:, None, None])
 
         x = self.stem(image)
         x = x + self.presence_bias(presence)[:, :, None, None]
@@ -243,8 +276,12 @@ class FloodStudent(nn.Module):
             x = F.interpolate(reduce(x), size=skip.shape[-2:], mode="bilinear", align_corners=False)
             x = decode(x + skip)
             x = F.dropout2d(x, self.config.dropout, training=dropout_on)
-        logits = F.interpolate(self.head(x), size=(height, width), mode="bilinear",
-                               align_corners=False)
+        head = F.interpolate(self.head(x), size=(height, width), mode="bilinear",
+                             align_corners=False)
+        threshold_m = elevation_m + THRESHOLD_SCALE_M * head[:, 0]
+        spread_m = F.softplus(head[:, 1]) * 0.5 + MIN_SPREAD_M
+        water = flood_logit(level_m, threshold_m, spread_m, head[:, 2] + OTHER_WATER_BIAS)
+        logits = torch.stack([torch.zeros_like(water), water], dim=1)
         return logits, features
 
     def _channel_mask(self, presence: torch.Tensor) -> torch.Tensor:
@@ -252,6 +289,16 @@ class FloodStudent(nn.Module):
         always = torch.ones(presence.shape[0], 1, dtype=presence.dtype, device=presence.device)
         table = torch.cat([presence, always], dim=1)  # index -1 -> the always-present column
         return table[:, self.channel_modality][:, :, None, None]
+
+
+def flood_logit(level_m: torch.Tensor, threshold_m: torch.Tensor, spread_m: torch.Tensor,
+                other_logit: torch.Tensor) -> torch.Tensor:
+    """logit of P(water) = 1 - (1 - sigmoid((level - threshold) / spread)) * (1 - sigmoid(other)),
+    computed in log space. Non-decreasing in ``level_m`` for a positive spread; log P(dry) is
+    kept below -1e-6 (P(water) >= ~1e-6), so the logit stays finite."""
+    log_dry = -F.softplus((level_m - threshold_m) / spread_m) - F.softplus(other_logit)
+    log_dry = log_dry.clamp(max=-1e-6)
+    return torch.log(-torch.expm1(log_dry)) - log_dry
 
 
 def _blank_absent_gauges(presence: torch.Tensor, gauge_history: torch.Tensor) -> torch.Tensor:
