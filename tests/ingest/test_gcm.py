@@ -17,9 +17,10 @@ LATS = np.arange(-20.0, 31.0)
 
 
 def cell_value(lon: np.ndarray, lat: np.ndarray) -> np.ndarray:
-    """A value that names its cell: lon (in -180..180) * 1000 + lat."""
+    """A value that names its cell: lon (in -180..180) / 100 + lat / 10000, so it also passes
+    as a sea level in m and a rain rate in mm/day near the test region (about 1.06)."""
     lon = (np.asarray(lon) + 180) % 360 - 180
-    return lon[None, :] * 1000.0 + np.asarray(lat)[:, None]
+    return lon[None, :] / 100.0 + np.asarray(lat)[:, None] / 10000.0
 
 
 def write_cmip6(path: Path, variable: str, lons: np.ndarray, times: np.ndarray, *,
@@ -99,7 +100,8 @@ def test_region_near_greenwich_normalises_and_sorts_longitudes(tmp_path: Path) -
     gcm.ingest(near_zero, tmp_path / "out")
     with xr.open_dataset(tmp_path / "out" / "gcm.nc") as result:
         np.testing.assert_array_equal(result.lon.values, [-2.0, -1.0, 0.0, 1.0, 2.0])
-        assert float(result.zos.sel(lon=-1.0, lat=10.0).isel(experiment=0, time=0)) == -990.0
+        zos = float(result.zos.sel(lon=-1.0, lat=10.0).isel(experiment=0, time=0))
+        assert zos == pytest.approx(-0.009, abs=1e-7)
 
 
 def test_360_day_calendar_maps_to_first_of_month() -> None:
@@ -138,7 +140,7 @@ def test_pr_flux_converts_to_mm_per_day(tmp_path: Path) -> None:
     with xr.open_dataset(tmp_path / "out" / "gcm.nc") as result:
         np.testing.assert_allclose(result.pr.values, 1.0, rtol=1e-6)
         # zos given in cm (cell value * 100) comes back in metres
-        np.testing.assert_allclose(result.zos.sel(lon=106.0, lat=10.0).values, 106010.0)
+        np.testing.assert_allclose(result.zos.sel(lon=106.0, lat=10.0).values, 1.061, rtol=1e-6)
 
 
 def test_two_files_of_one_experiment_concatenate_in_time(tmp_path: Path) -> None:
@@ -149,7 +151,7 @@ def test_two_files_of_one_experiment_concatenate_in_time(tmp_path: Path) -> None
     write_cmip6(tmp_path / "zos_Omon_TEST-ESM_ssp585_r1i1p1f1_gn_201501-201502.nc", "zos", lons,
                 [15.5, 45.0], experiment="ssp585", time_units="days since 2015-01-01")
     write_cmip6(tmp_path / "pr_Amon_TEST-ESM_historical_r1i1p1f1_gn_201412-201412.nc", "pr", lons,
-                [-16.5], experiment="historical", units="kg m-2 s-1",
+                [-16.5], experiment="historical", units="kg m-2 s-1", scale=1 / 86400,
                 time_units="days since 2015-01-01")
     (tmp_path / "out").mkdir()
     gcm.ingest(region(tmp_path / "*.nc"), tmp_path / "out")
@@ -159,7 +161,7 @@ def test_two_files_of_one_experiment_concatenate_in_time(tmp_path: Path) -> None
         np.testing.assert_array_equal(result.time.values, expected)
         assert list(result.experiment.values) == ["historical", "ssp585"]
         zos = result.zos.sel(experiment="ssp585", lat=10.0, lon=106.0).values
-        assert np.isnan(zos[0]) and np.allclose(zos[1:], 106010.0)
+        assert np.isnan(zos[0]) and np.allclose(zos[1:], 1.061)
         # the historical run has pr only in December 2014; zos nowhere
         assert np.isnan(result.zos.sel(experiment="historical").values).all()
 

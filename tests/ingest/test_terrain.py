@@ -14,10 +14,10 @@ from floodkd.ingest import terrain
 LONLAT = from_origin(3.0, 45.1, 0.001, 0.001)
 
 
-def _ingest(tmp_path, make_region):
+def _ingest(tmp_path, make_region, **options):
     out = tmp_path / "out"
     out.mkdir()
-    terrain.ingest(make_region("terrain", tmp_path / "*.tif"), out)
+    terrain.ingest(make_region("terrain", tmp_path / "*.tif", **options), out)
     return out / "dem.tif"
 
 
@@ -25,7 +25,7 @@ def test_metres_kept_nodata_becomes_nan_native_crs(tmp_path, write_raster, make_
     heights = np.array([[-2.5, 0.0, 3.25], [12.0, -9999.0, 1.0]], dtype=np.float32)
     write_raster(tmp_path / "dem.tif", heights, crs="EPSG:4326", transform=LONLAT,
                  nodata=-9999.0)
-    with rasterio.open(_ingest(tmp_path, make_region)) as src:
+    with rasterio.open(_ingest(tmp_path, make_region, unit="m")) as src:
         dem = src.read(1)
         assert src.crs.to_epsg() == 4326 and src.transform == LONLAT
         assert src.dtypes[0] == "float32" and np.isnan(src.nodata)
@@ -52,7 +52,7 @@ def test_undeclared_fill_value_is_refused_naming_the_file(tmp_path, write_raster
     write_raster(tmp_path / "glo30.tif", np.array([[5, -32768]], dtype=np.int16),
                  crs="EPSG:4326", transform=LONLAT)
     with pytest.raises(InputError, match="-32768") as error:
-        _ingest(tmp_path, make_region)
+        _ingest(tmp_path, make_region, unit="m")
     assert "glo30.tif" in str(error.value) and "nodata" in error.value.fix
 
 
@@ -61,7 +61,7 @@ def test_tiles_are_mosaicked(tmp_path, write_raster, make_region):
                  transform=LONLAT)
     write_raster(tmp_path / "b.tif", np.full((2, 2), 2.0, np.float32), crs="EPSG:4326",
                  transform=from_origin(3.002, 45.1, 0.001, 0.001))
-    with rasterio.open(_ingest(tmp_path, make_region)) as src:
+    with rasterio.open(_ingest(tmp_path, make_region, unit="m")) as src:
         assert src.shape == (2, 4) and src.transform == LONLAT
         np.testing.assert_array_equal(src.read(1), [[1, 1, 2, 2], [1, 1, 2, 2]])
 
@@ -71,7 +71,7 @@ def test_tiles_in_different_crs_are_refused(tmp_path, write_raster, make_region)
                  transform=LONLAT)
     write_raster(tmp_path / "b.tif", np.full((2, 2), 2.0, np.float32))  # UTM 31N
     with pytest.raises(InputError, match="reproject"):
-        _ingest(tmp_path, make_region)
+        _ingest(tmp_path, make_region, unit="m")
 
 
 def test_a_scene_larger_than_the_region_is_cropped_to_it_plus_a_margin(

@@ -22,6 +22,7 @@ import pandas as pd
 import xarray as xr
 
 from floodkd.errors import InputError
+from floodkd.ingest.plausibility import check_gcm_field
 from floodkd.region import region_outline
 
 __all__ = ["ingest", "month_starts", "normalise_longitudes", "window_indices"]
@@ -306,6 +307,7 @@ def _read_variable(path: Path, dataset: xr.Dataset, variable: str, months: np.nd
     lat_pick = lat_order[window_indices(lat_values[lat_order], lat_min, lat_max, buffer_cells)]
     lon_pick = lon_order[window_indices(lon_values[lon_order], lon_min, lon_max, buffer_cells)]
     subset = data.isel(lat=lat_pick, lon=lon_pick).load() * factor
+    check_gcm_field(path, variable, subset.values)
     subset = subset.assign_coords(time=months, lat=lat_values[lat_pick], lon=lon_values[lon_pick])
     return _Piece(path, variable, experiment, model, subset.drop_attrs())
 

@@ -16,6 +16,7 @@ from typing import Any
 import numpy as np
 
 from floodkd.errors import InputError
+from floodkd.ingest.plausibility import check_cross_polarisation
 from floodkd.ingest.rasters import (
     Raster,
     check_unique_times,
@@ -47,6 +48,9 @@ _TIME_TAGS = ("ACQUISITION_START_TIME",)
 # TIFF's DateTime is the file's creation time by definition; many exporters stamp it at
 # export, so it is trusted only after the name, the acquisition tag and the user's table.
 _FALLBACK_TIME_TAGS = ("TIFFTAG_DATETIME",)
+_SWAPPED_FIX = ("correct the file's band descriptions (the data labelled VV must be VV), or "
+                "if the bands have no descriptions set inputs.sar.bands to their true order, "
+                "e.g. bands: [VH, VV]")
 
 
 def to_db(linear_power: np.ndarray) -> np.ndarray:
@@ -170,6 +174,7 @@ def ingest(region: dict[str, Any], out_dir: Path) -> None:
         times[path] = time
         check_unique_times(times)
         sigma0_db = backscatter_db(raster, bands, unit)
+        check_cross_polarisation(path, sigma0_db[0], sigma0_db[1], _SWAPPED_FIX)
         name = f"{time_stamp(time)}.tif"
         write_geotiff(
             out_dir / name, sigma0_db, raster.crs, raster.transform, list(POLARISATIONS),

@@ -35,29 +35,46 @@ _FOOT_UNITS = {"ft": _FOOT_M, "foot": _FOOT_M, "feet": _FOOT_M, "international f
 _UNIT_TAGS = ("UNITS", "UNIT", "VERTICAL_UNITS", "UNITTYPE")
 
 
-def vertical_unit_factor(raster: Raster) -> float:
-    """Metres per stored unit, from the band's unit type or a units tag; metres if none."""
+def vertical_unit_factor(raster: Raster, configured: str | None = None) -> float:
+    """Metres per stored unit, from the band's unit type or a units tag, else from the
+    config's ``inputs.terrain.unit``; a DEM with neither is refused, since feet read as
+    metres pass every other check and make the coast three times higher."""
     band_tags = {key.upper(): value for key, value in raster.band_tags[0].items()}
     candidates = [raster.units[0] or ""] + [band_tags.get(name, "") for name in _UNIT_TAGS]
     candidates.append(raster.tag(*_UNIT_TAGS) or "")
-    for text in candidates:
-        unit = text.strip().lower()
-        if unit in _METRE_UNITS:
-            continue
-        if unit in _FOOT_UNITS:
-            return _FOOT_UNITS[unit]
-        raise InputError(
-            raster.path, f"elevation unit '{text}' is not metres or feet",
-            "convert the DEM to metres, or set its unit to 'm' or 'ft' (gdal_edit.py -units)",
-        )
-    return 1.0
+    tagged = [text for text in candidates if text.strip()]
+    if not tagged:
+        if configured is None:
+            raise InputError(raster.path, "the DEM does not say its height unit (no band unit "
+                             "and no UNITS tag), and heights in feet would pass for metres",
+                             "set inputs.terrain.unit: m (or ft) in the config, or tag the "
+                             "file (gdal_edit.py -units m FILE)")
+        tagged = [configured]
+    factor = _unit_factor(raster.path, tagged[0])
+    if configured is not None and _unit_factor(raster.path, configured) != factor:
+        raise InputError(raster.path, f"the file says its heights are in '{tagged[0]}' but the "
+                         f"config says '{configured}'", "correct whichever is wrong (the "
+                         "file's unit tag, or inputs.terrain.unit)")
+    return factor
 
 
-def elevation_m(raster: Raster) -> np.ndarray:
+def _unit_factor(path: Path, text: str) -> float:
+    unit = text.strip().lower()
+    if unit in _METRE_UNITS:
+        return 1.0
+    if unit in _FOOT_UNITS:
+        return _FOOT_UNITS[unit]
+    raise InputError(
+        path, f"elevation unit '{text}' is not metres or feet",
+        "convert the DEM to metres, or set its unit to 'm' or 'ft' (gdal_edit.py -units)",
+    )
+
+
+def elevation_m(raster: Raster, configured_unit: str | None = None) -> np.ndarray:
     """The first band in metres, float32, NaN where the file holds no data."""
     band = raster.data[0].astype(np.float64)
     missing = nodata_mask(raster.data[0], raster.nodata) | ~np.isfinite(band)
-    band = band * vertical_unit_factor(raster)
+    band = band * vertical_unit_factor(raster, configured_unit)
     band[missing] = np.nan
     return band.astype(np.float32)
 
@@ -114,7 +131,7 @@ def ingest(region: dict[str, Any], out_dir: Path) -> None:
     tiles = []
     for path in input_files(region, "terrain"):
         raster = read_raster(path, outline)
-        elevation = elevation_m(raster)
+        elevation = elevation_m(raster, region["inputs"]["terrain"].get("unit"))
         check_elevation(path, elevation)
         tiles.append((raster, elevation))
     crs: CRS = tiles[0][0].crs

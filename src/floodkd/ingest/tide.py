@@ -27,6 +27,7 @@ from shapely.geometry.base import BaseGeometry
 from shapely.ops import nearest_points
 
 from floodkd.errors import InputError
+from floodkd.ingest.plausibility import check_water_levels
 from floodkd.ingest.tide_formats import (
     GaugeRecord,
     read_gesla3,
@@ -93,10 +94,14 @@ def ingest(region: dict[str, Any], out_dir: Path) -> None:
     if not paths:
         raise InputError(pattern, "no tide-gauge files match this glob",
                          "check inputs.tide.glob in the config, or run `floodkd demo` first")
+    unit = settings.get("unit")
     if settings["format"] == "uhslc":
-        records = [read_uhslc(p, table, stations_path) for p in paths]
+        records = [read_uhslc(p, table, stations_path, unit) for p in paths]
     else:
-        records = [read_gesla3(p) for p in paths]
+        records = [read_gesla3(p, unit) for p in paths]
+    for record in records:
+        check_water_levels(record.path, record.station, record.level_m, record.unit,
+                           record.unit_fix)
     _check_unique_stations(records)
     outline = region_outline(region)
     for record in records:

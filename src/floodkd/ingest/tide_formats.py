@@ -28,7 +28,7 @@ from floodkd.errors import InputError
 __all__ = ["GaugeRecord", "read_gesla3", "read_uhslc", "read_uhslc_stations"]
 
 GESLA_KEYS = ("SITE NAME", "SITE CODE", "COUNTRY", "LATITUDE", "LONGITUDE", "TIME ZONE HOURS",
-              "DATUM INFORMATION", "NULL VALUE", "GAUGE TYPE", "INSTRUMENT")
+              "DATUM INFORMATION", "NULL VALUE", "GAUGE TYPE", "INSTRUMENT", "UNITS")
 GESLA_DEFAULT_NULL = -99.9999
 GESLA_QC_MISSING = 5
 UHSLC_MISSING = -32767
@@ -53,6 +53,23 @@ class GaugeRecord:
     level_m: np.ndarray  # float64, NaN = missing in the file
     use: np.ndarray  # bool, False where the provider says "do not use" (GESLA use_flag 0)
     line: np.ndarray  # 1-based line numbers in the file, for messages
+    unit: str = "m"  # the unit the file stores levels in (level_m is converted)
+    unit_fix: str = "inputs.tide.unit in the config"  # where that unit is declared
+
+
+def _per_m(path: Path, unit: str, where: str) -> float:
+    per_m = UNITS_PER_M.get(unit.strip().lower())
+    if per_m is None:
+        raise InputError(path, f"unknown sea-level unit {unit!r} ({where})",
+                         f"use one of {sorted(UNITS_PER_M)}")
+    return per_m
+
+
+def _agreed_unit(path: Path, declared: str, where: str, configured: str | None) -> None:
+    if configured is not None and _per_m(path, declared, where) != UNITS_PER_M[configured]:
+        raise InputError(path, f"{where} says the levels are in {declared!r} but the config "
+                         f"says {configured!r}", f"correct whichever is wrong ({where}, or "
+                         "inputs.tide.unit)")
 
 
 def _data_lines(text: str, comment: str | None) -> tuple[list[str], np.ndarray]:
@@ -111,11 +128,20 @@ def _header_float(path: Path, header: dict[str, str], key: str, default: float |
                          f"write '# {key}' as a number") from None
 
 
-def read_gesla3(path: Path) -> GaugeRecord:
-    """Parse one GESLA-3 file; times shifted to UTC by its TIME ZONE HOURS."""
+def read_gesla3(path: Path, configured_unit: str | None = None) -> GaugeRecord:
+    """Parse one GESLA-3 file; times shifted to UTC by its TIME ZONE HOURS, levels converted
+    from its ``# UNITS`` header (which must agree with ``configured_unit`` when both are
+    given), else from ``configured_unit``, else metres (the GESLA standard)."""
     path = Path(path)
     text = _read_text(path)
     header = _gesla_header(path, text)
+    unit = header.get("UNITS") or configured_unit or "m"
+    if header.get("UNITS"):
+        _agreed_unit(path, unit, "the '# UNITS' header", configured_unit)
+        unit_fix = "the file's '# UNITS' header line"
+    else:
+        unit_fix = "a '# UNITS' header line, or inputs.tide.unit in the config"
+    per_m = _per_m(path, unit, "the '# UNITS' header")
     lat = _header_float(path, header, "LATITUDE", None)
     lon = _header_float(path, header, "LONGITUDE", None)
     zone_hours = _header_float(path, header, "TIME ZONE HOURS", 0.0)
@@ -145,7 +171,8 @@ def read_gesla3(path: Path) -> GaugeRecord:
         path=path, station=header.get("SITE CODE") or path.name,
         name=header.get("SITE NAME") or path.name, lat=lat, lon=lon,
         datum=header.get("DATUM INFORMATION") or "unspecified",
-        time_utc=time_utc, level_m=level, use=use != 0, line=lines,
+        time_utc=time_utc, level_m=level / per_m, use=use != 0, line=lines, unit=unit,
+        unit_fix=unit_fix,
     )
 
 
@@ -182,8 +209,10 @@ def _station_key(station_id: str) -> str:
     return str(int(text)) if text.isdigit() else text
 
 
-def read_uhslc(path: Path, stations: pd.DataFrame, stations_path: Path) -> GaugeRecord:
-    """Parse one UHSLC hourly CSV; metadata from ``stations`` by the id in the file name."""
+def read_uhslc(path: Path, stations: pd.DataFrame, stations_path: Path,
+               configured_unit: str | None = None) -> GaugeRecord:
+    """Parse one UHSLC hourly CSV; metadata (units included, which must agree with
+    ``configured_unit`` when given) from ``stations`` by the id in the file name."""
     path = Path(path)
     match = UHSLC_NAME.match(path.name)
     if match is None:
@@ -194,10 +223,9 @@ def read_uhslc(path: Path, stations: pd.DataFrame, stations_path: Path) -> Gauge
         raise InputError(stations_path, f"no station with id {match['id']} (for {path.name}); "
                          f"ids present: {sorted(stations['id'])}", "add the station's row")
     meta = stations.loc[key]
-    per_m = UNITS_PER_M.get(str(meta["units"]).strip().lower())
-    if per_m is None:
-        raise InputError(stations_path, f"station {meta['id']}: unknown units {meta['units']!r}",
-                         f"use one of {sorted(UNITS_PER_M)}")
+    where = f"{stations_path} (station {meta['id']})"
+    per_m = _per_m(stations_path, str(meta["units"]), where)
+    _agreed_unit(path, str(meta["units"]), where, configured_unit)
     rows, lines = _data_lines(_read_text(path), None)
     if not rows:
         raise InputError(path, "has no data rows", "give a UHSLC hourly CSV with observations")
@@ -220,5 +248,6 @@ def read_uhslc(path: Path, stations: pd.DataFrame, stations_path: Path) -> Gauge
         path=path, station=f"{meta['id']}{version}", name=str(meta["name"]),
         lat=float(meta["lat"]), lon=float(meta["lon"]), datum=str(meta["datum"]),
         time_utc=times.to_numpy("datetime64[ns]"), level_m=level / per_m,
-        use=np.ones(len(level), dtype=bool), line=lines,
+        use=np.ones(len(level), dtype=bool), line=lines, unit=str(meta["units"]),
+        unit_fix=f"the units column of station {meta['id']} in {stations_path}",
     )
