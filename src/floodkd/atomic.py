@@ -47,6 +47,8 @@ def atomic_path(final: str | Path) -> Iterator[Path]:
     the temporary path is removed. An existing ``final`` that floodkd did not write is
     refused before anything is written.
     """
+    final = Path(final)
+    created = _missing_parents(final)
     final = _prepare(final)
     tmp = _temp_name(final, "tmp")
     try:
@@ -54,6 +56,7 @@ def atomic_path(final: str | Path) -> Iterator[Path]:
         _replace(tmp, final)
     except BaseException:
         _remove(tmp)
+        _remove_empty(created)
         raise
 
 
@@ -71,13 +74,18 @@ def scratch_dir(final: str | Path) -> Iterator[Path]:
 
     An existing ``final`` that floodkd did not write is refused before any work is done.
     """
+    final = Path(final)
+    created = _missing_parents(final)
     final = _prepare(final)
     scratch = _temp_name(final, "scratch")
     scratch.mkdir()
     try:
         yield scratch
-    finally:
+    except BaseException:
         _remove(scratch)
+        _remove_empty(created)
+        raise
+    _remove(scratch)
 
 
 def refuse_unowned(final: str | Path) -> None:
@@ -149,6 +157,20 @@ def _prepare(final: str | Path) -> Path:
     final.parent.mkdir(parents=True, exist_ok=True)
     remove_stale_temps(final)
     return final
+
+
+def _missing_parents(final: Path) -> list[Path]:
+    """The folders above ``final`` that do not exist yet, deepest first."""
+    return [parent for parent in final.parents if not parent.exists()]
+
+
+def _remove_empty(folders: list[Path]) -> None:
+    """Remove the folders a failed write created, deepest first, as long as they are empty."""
+    for folder in folders:
+        try:
+            folder.rmdir()
+        except OSError:
+            return
 
 
 def _temp_name(final: Path, kind: str) -> Path:
