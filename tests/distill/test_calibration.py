@@ -73,3 +73,25 @@ def test_ensemble_fit_is_for_the_mean_probability():
     joint = fit_temperature(np.stack([member_a, member_b]), labels)
     alone = fit_temperature(member_b, labels)
     assert joint != pytest.approx(alone, rel=0.05)
+
+
+def test_ensemble_temperature_minimises_nll_of_the_mean_probability():
+    # The maps show the members' mean of softmax(logits / T): the fitted T must minimise the
+    # NLL of that mean, not the members' mean log-probability (a geometric mean, which
+    # punishes disagreement and picks a different T).
+    rng = np.random.default_rng(5)
+    labels = rng.integers(0, 2, 800)
+    signal = np.where(labels == 1, 1.0, -1.0) + rng.normal(0, 1.0, 800)
+    member_a = np.stack([-3 * signal, 3 * signal], axis=1)
+    member_b = np.stack([3 * signal, -3 * signal], axis=1) * 0.3 + rng.normal(0, 2, (800, 2))
+    logits = torch.as_tensor(np.stack([member_a, member_b]), dtype=torch.float64)
+
+    def nll_of_mean(temperature):
+        mean = torch.softmax(logits / temperature, -1).mean(0)
+        return float(-torch.log(mean[torch.arange(800), torch.as_tensor(labels)]).mean())
+
+    grid = np.exp(np.linspace(np.log(0.1), np.log(20), 400))
+    best = grid[np.argmin([nll_of_mean(t) for t in grid])]
+    fitted = fit_temperature(logits, labels)
+    assert fitted == pytest.approx(best, rel=0.03)
+    assert nll_of_mean(fitted) <= min(nll_of_mean(fitted * 1.1), nll_of_mean(fitted / 1.1))

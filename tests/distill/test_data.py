@@ -109,6 +109,14 @@ def test_holdout_is_the_last_passes_onwards():
     assert not holdout_mask(times[:1], radar[:1], 0.25, 1).any()
 
 
+def test_holdout_rounds_a_partial_pass_up():
+    # 5 passes x 0.25 = 1.25 passes: a partial pass counts as a whole one, so two are held
+    # out (rounding down would hold out one and score on too little)
+    times = np.array([f"2024-01-{day:02d}" for day in (1, 5, 9, 13, 17)], dtype="datetime64[ns]")
+    held = holdout_mask(times, np.ones(5, dtype=bool), fraction=0.25, window_days=1)
+    assert held.tolist() == [False, False, False, True, True]
+
+
 def test_missing_cube_raises_input_error(tmp_path):
     with pytest.raises(InputError, match="floodkd align"):
         open_cube(tmp_path / "nope.zarr")
