@@ -6,9 +6,12 @@ import hashlib
 
 import numpy as np
 import pytest
+import torch
 import xarray as xr
+from safetensors.torch import save_file
 
 from floodkd.errors import InputError
+from floodkd.models.checkpoint import tensors_sha256
 from floodkd.predict.cli import apply_scenario, checkpoint_sha256, input_flags, resolve_scenario
 
 CONFIG = {"predict": {"scenarios": {"surge": {"water_level_offset_m": 1.5},
@@ -25,14 +28,17 @@ def test_scenarios_resolve_and_unknown_names_fail():
         resolve_scenario(CONFIG, "broken")
 
 
-def test_checkpoint_hash_covers_all_members(tmp_path):
+def test_checkpoint_hash_covers_all_members_by_tensor_content(tmp_path):
     with pytest.raises(InputError, match="no \\*.safetensors"):
         checkpoint_sha256(tmp_path)
-    (tmp_path / "member-0.safetensors").write_bytes(b"abc")
+    save_file({"w": torch.ones(3)}, str(tmp_path / "member-0.safetensors"), metadata={"a": "1"})
     first = checkpoint_sha256(tmp_path)
-    expected = hashlib.sha256(b"member-0.safetensors" + b"abc").hexdigest()
-    assert first == expected
-    (tmp_path / "member-1.safetensors").write_bytes(b"def")
+    expected = f"member-0.safetensors:{tensors_sha256({'w': torch.ones(3)})}\n"
+    assert first == hashlib.sha256(expected.encode()).hexdigest()
+    # other metadata, same tensors: the same hash
+    save_file({"w": torch.ones(3)}, str(tmp_path / "member-0.safetensors"), metadata={"b": "2"})
+    assert checkpoint_sha256(tmp_path) == first
+    save_file({"w": torch.zeros(3)}, str(tmp_path / "member-1.safetensors"))
     assert checkpoint_sha256(tmp_path) != first
 
 

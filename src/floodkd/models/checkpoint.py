@@ -2,14 +2,22 @@
 
 Loading rebuilds the model from the JSON config and loads the weights strictly, so a
 checkpoint from another architecture or version fails loudly instead of half-loading.
+
+A checkpoint's identity is a hash of its tensors (names, dtypes, shapes and bytes, in name
+order), never of the file: safetensors writes its metadata keys in a random order, so two
+files of identical tensors differ in their bytes. The JSON records that hash, and loading
+checks it, so a weights file swapped under its JSON is refused.
 """
 
 from __future__ import annotations
 
+import hashlib
 import json
+from collections.abc import Mapping
 from pathlib import Path
 from typing import Any, TypeVar
 
+import torch
 from safetensors import SafetensorError
 from safetensors.torch import load_file, save_file
 from torch import nn
@@ -17,7 +25,8 @@ from torch import nn
 from floodkd.atomic import atomic_path
 from floodkd.errors import InputError
 
-__all__ = ["save_checkpoint", "load_checkpoint", "config_path_for", "FORMAT"]
+__all__ = ["save_checkpoint", "load_checkpoint", "config_path_for", "tensors_sha256",
+           "weights_sha256", "FORMAT"]
 
 FORMAT = "floodkd-checkpoint/1"
 ModelT = TypeVar("ModelT", bound=nn.Module)
@@ -26,6 +35,31 @@ ModelT = TypeVar("ModelT", bound=nn.Module)
 def config_path_for(weights_path: str | Path) -> Path:
     """The JSON beside a weights file: ``x.safetensors`` -> ``x.json``."""
     return Path(weights_path).with_suffix(".json")
+
+
+def tensors_sha256(tensors: Mapping[str, torch.Tensor]) -> str:
+    """sha256 over tensors' names, dtypes, shapes and bytes, in name order."""
+    digest = hashlib.sha256()
+    for name in sorted(tensors):
+        tensor = tensors[name].detach().cpu().contiguous()
+        digest.update(json.dumps([name, str(tensor.dtype), list(tensor.shape)]).encode())
+        digest.update(tensor.reshape(-1).view(torch.uint8).numpy().tobytes())
+    return digest.hexdigest()
+
+
+def weights_sha256(path: str | Path) -> str:
+    """The tensor-content hash (``tensors_sha256``) of a safetensors file."""
+    return tensors_sha256(_read_weights(Path(path)))
+
+
+def _read_weights(path: Path) -> dict[str, torch.Tensor]:
+    fix = "retrain the model or point at the checkpoint written with it"
+    if not path.is_file():
+        raise InputError(path, "checkpoint file does not exist", fix)
+    try:
+        return load_file(str(path))
+    except (SafetensorError, OSError) as error:
+        raise InputError(path, f"unreadable safetensors file ({error})", fix) from error
 
 
 def save_checkpoint(
@@ -50,8 +84,10 @@ def save_checkpoint(
         "weights_file": path.name,
         "meta": meta,
     }
-    text = json.dumps(document, indent=2, sort_keys=True)  # fails before anything is written
+    json.dumps(document)  # not serialisable: fails before anything is written
     tensors = {name: t.detach().cpu().contiguous() for name, t in model.state_dict().items()}
+    document["weights_sha256"] = tensors_sha256(tensors)
+    text = json.dumps(document, indent=2, sort_keys=True)
     header = {"format": FORMAT, "model_class": document["model_class"]}
     with atomic_path(path) as tmp:
         save_file(tensors, str(tmp), metadata=header)
@@ -91,10 +127,11 @@ def load_checkpoint(
     except (KeyError, TypeError, ValueError) as error:
         raise InputError(config_path, f"invalid model config ({error})", fix) from error
     model = cls(config)
-    try:
-        state = load_file(str(path))
-    except (SafetensorError, OSError) as error:
-        raise InputError(path, f"unreadable safetensors file ({error})", fix) from error
+    state = _read_weights(path)
+    recorded = document.get("weights_sha256")
+    if recorded is not None and recorded != tensors_sha256(state):
+        raise InputError(path, f"its tensors are not the ones {config_path.name} was written "
+                         "with (tensor hash differs)", fix)
     try:
         model.load_state_dict(state, strict=True)
     except RuntimeError as error:

@@ -20,6 +20,7 @@ import xarray as xr
 
 from floodkd.config import load_config, region_config
 from floodkd.errors import InputError
+from floodkd.models.checkpoint import weights_sha256
 from floodkd.outputs import check_outputs
 from floodkd.predict.tiled import INPUT_FLAGS, MapProvenance, count_tiles, write_scenario_maps
 
@@ -62,16 +63,14 @@ def resolve_scenario(config: dict[str, Any], name: str) -> dict[str, float]:
 
 
 def checkpoint_sha256(student_dir: Path) -> str:
-    """sha256 over the ensemble members' safetensors files (sorted by name), for provenance."""
+    """sha256 over the ensemble members' names and tensor hashes (sorted by name), for
+    provenance: identical for identical weights (``models.checkpoint.weights_sha256``)."""
     files = sorted(student_dir.glob(MEMBER_GLOB))
     if not files:
         raise InputError(student_dir, "no *.safetensors files", "run `floodkd distill` first")
     digest = hashlib.sha256()
     for path in files:
-        digest.update(path.name.encode())
-        with path.open("rb") as handle:
-            for chunk in iter(lambda: handle.read(1 << 20), b""):
-                digest.update(chunk)
+        digest.update(f"{path.name}:{weights_sha256(path)}\n".encode())
     return digest.hexdigest()
 
 

@@ -11,7 +11,6 @@ the water level, and are refused here. Uncertainty comes from MC dropout of the 
 from __future__ import annotations
 
 import argparse
-import hashlib
 import logging
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -28,7 +27,7 @@ from floodkd.config import region_config
 from floodkd.errors import InputError
 from floodkd.grid import RegionGrid
 from floodkd.models.channels import teacher_image
-from floodkd.models.checkpoint import load_checkpoint
+from floodkd.models.checkpoint import load_checkpoint, weights_sha256
 from floodkd.models.teacher import RadarTeacher
 from floodkd.predict.tiled import (
     INPUT_FLAGS,
@@ -98,14 +97,6 @@ def teacher_window_predictor(
     return predict_window
 
 
-def _sha256(path: Path) -> str:
-    digest = hashlib.sha256()
-    with path.open("rb") as handle:
-        for chunk in iter(lambda: handle.read(1 << 20), b""):
-            digest.update(chunk)
-    return digest.hexdigest()
-
-
 def map_with_teacher(
     config: dict[str, Any], region_name: str, scenario: str, teacher_dir: Path, cube_path: Path,
     out_dir: Path, device: str | None = None,
@@ -142,7 +133,7 @@ def map_with_teacher(
                                               int(settings["mc_samples"]), device)
     provenance = MapProvenance(
         region=region_name, scenario=scenario, scenario_datetime=when,
-        model_sha256=_sha256(weights), input_files=[str(cube_path), str(weights)],
+        model_sha256=weights_sha256(weights), input_files=[str(cube_path), str(weights)],
         synthetic=bool(region.get("synthetic", False)),
         extra={"model": "teacher", "radar_pass": when.isoformat()},
     )
