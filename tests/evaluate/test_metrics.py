@@ -5,7 +5,7 @@ import math
 import numpy as np
 import pytest
 
-from floodkd.evaluate.metrics import binary_scores, uncertainty_error_auroc
+from floodkd.evaluate.metrics import binary_scores, reliability_bins, uncertainty_error_auroc
 
 
 def test_binary_scores_hand_computed_4x4():
@@ -67,3 +67,16 @@ def test_auroc_perfect_inverted_tied_and_random():
     random = uncertainty_error_auroc(rng.random(20000), rng.random(20000) < 0.3)
     assert random == pytest.approx(0.5, abs=0.02)
     assert math.isnan(uncertainty_error_auroc(np.ones(3), np.zeros(3, bool)))
+
+
+def test_reliability_bins_hand_computed():
+    prob = np.array([0.05, 0.05, 0.15, 0.95, 0.95, 0.95, 1.0, np.nan])
+    water = np.array([0, 1, 0, 1, 1, 0, 1, 1], bool)
+    bins = reliability_bins(prob, water, bins=10)
+    assert [b["pixels"] for b in bins] == [2, 1, 0, 0, 0, 0, 0, 0, 0, 4]  # NaN ignored, 1.0 last
+    assert bins[0]["mean_probability"] == pytest.approx(0.05)
+    assert bins[0]["observed_fraction"] == 0.5
+    assert bins[9]["mean_probability"] == pytest.approx((0.95 * 3 + 1.0) / 4)
+    assert bins[9]["observed_fraction"] == 0.75
+    assert bins[2]["mean_probability"] is None and bins[2]["observed_fraction"] is None
+    assert (bins[3]["lower"], bins[3]["upper"]) == (0.3, 0.4)

@@ -45,7 +45,7 @@ from floodkd.distill.loop import autocast, iso_times, pick_device
 from floodkd.distill.student_training import STUDENT_FILE
 from floodkd.errors import InputError
 from floodkd.evaluate.baselines import bathtub, sar_otsu
-from floodkd.evaluate.metrics import binary_scores, uncertainty_error_auroc
+from floodkd.evaluate.metrics import binary_scores, reliability_bins, uncertainty_error_auroc
 from floodkd.grid import RegionGrid
 from floodkd.models.checkpoint import load_checkpoint
 from floodkd.models.teacher import RadarTeacher
@@ -327,7 +327,12 @@ def evaluate_region(config: dict[str, Any], region_name: str, teacher_path: str 
         uncertainty_error_auroc(np.concatenate(calibration["uncertainty"]), wrong))
     details = {"region": region_name, "truth": truth_source, "subsets": by_subset,
                "times": {s: iso_times(times[plan[s]]) for s in SUBSETS},
-               "temperature": student_doc["temperature"], "settings": asdict(settings)}
+               "temperature": student_doc["temperature"], "settings": asdict(settings),
+               # the data of the report's reliability diagram (distilled student)
+               "reliability": {
+                   "before_calibration": reliability_bins(np.concatenate(calibration["before"]),
+                                                          truth_all == 1),
+                   "after_calibration": reliability_bins(after, truth_all == 1)}}
     _write(out_dir, metrics, details)
     return metrics
 

@@ -5,7 +5,7 @@ from __future__ import annotations
 import numpy as np
 from scipy.stats import rankdata
 
-__all__ = ["binary_scores", "uncertainty_error_auroc"]
+__all__ = ["binary_scores", "reliability_bins", "uncertainty_error_auroc"]
 
 
 def _ratio(numerator: int, denominator: int) -> float:
@@ -59,3 +59,24 @@ def uncertainty_error_auroc(uncertainty: np.ndarray, wrong: np.ndarray) -> float
     ranks = rankdata(score)
     u = ranks[positive].sum() - n_pos * (n_pos + 1) / 2.0
     return float(u / (n_pos * n_neg))
+
+
+def reliability_bins(prob_water: np.ndarray, is_water: np.ndarray,
+                     bins: int = 10) -> list[dict[str, float]]:
+    """The data of a reliability diagram: per equal-width bin of P(water) in [0, 1], its
+    bounds, ``pixels``, ``mean_probability`` and ``observed_fraction`` (of water pixels;
+    both None for an empty bin). Non-finite probabilities are ignored."""
+    prob = np.asarray(prob_water, dtype=np.float64).reshape(-1)
+    truth = np.asarray(is_water, dtype=bool).reshape(-1)
+    if prob.shape != truth.shape:
+        raise ValueError(f"prob_water {prob.shape} and is_water {truth.shape} differ in size")
+    keep = np.isfinite(prob)
+    prob, truth = prob[keep], truth[keep]
+    index = np.clip((prob * bins).astype(int), 0, bins - 1)
+    counts = np.bincount(index, minlength=bins)
+    prob_sum = np.bincount(index, weights=prob, minlength=bins)
+    water = np.bincount(index, weights=truth.astype(np.float64), minlength=bins)
+    return [{"lower": i / bins, "upper": (i + 1) / bins, "pixels": int(counts[i]),
+             "mean_probability": float(prob_sum[i] / counts[i]) if counts[i] else None,
+             "observed_fraction": float(water[i] / counts[i]) if counts[i] else None}
+            for i in range(bins)]
