@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import re
 from pathlib import Path
 
 import numpy as np
@@ -71,11 +72,13 @@ def test_rerun_without_changes_does_nothing(coast):
     assert planned_jobs(coast) == []
 
 
-# The consumers of the models: evaluation and both scenarios' maps of the one target.
+REPORT = "Writing the report page of demo-target"
+# The consumers of the models: evaluation, both scenarios' maps of the one target, its report.
 MODEL_CONSUMERS = [
     "Evaluating models and baselines on demo-target",
     "Mapping flood probability for demo-target, scenario observed",
     "Mapping flood probability for demo-target, scenario surge_1m",
+    REPORT,
 ]
 
 
@@ -95,11 +98,47 @@ def test_a_student_setting_leaves_the_teacher_alone(coast):
 def test_a_scenario_setting_reruns_only_that_map(coast):
     jobs = planned_jobs(coast, "--config",
                         "predict={scenarios: {surge_1m: {water_level_offset_m: 1.5}}}")
-    assert jobs == ["Mapping flood probability for demo-target, scenario surge_1m"]
+    assert jobs == ["Mapping flood probability for demo-target, scenario surge_1m", REPORT]
 
 
 def test_the_dask_address_reruns_nothing(coast):
     assert planned_jobs(coast, "--config", "align={dask_scheduler: tcp://elsewhere:8786}") == []
+
+
+def test_the_region_page_holds_the_metrics_table(coast):
+    metrics = json.loads((coast / "results/demo-target/eval/metrics.json").read_text())
+    page = (coast / "results/demo-target/report/index.html").read_text()
+    for model in ("teacher", "student_distilled", "bathtub"):
+        iou = metrics[model]["iou"]
+        assert f'<td>{model}</td><td class="n">{iou:.3f}</td>' in page
+    assert page.count("data:image/png;base64,") >= 6  # 4 quicklooks, reliability, training
+    assert "demo-target/distill" in page  # the benchmark table
+
+
+def test_the_snakemake_report_holds_every_result_with_its_caption(coast):
+    result = snakemake(coast, "--report", str(coast / "report.html"))
+    assert result.returncode == 0, result.stderr[-3000:]
+    report = (coast / "report.html").read_text()
+    for name in ("index.html", "metrics.html", "reliability.png", "training_curves.png",
+                 "benchmarks.html", "flood_probability_surge_1m.png",
+                 "flood_uncertainty_observed.png"):
+        assert name in report, name
+    for caption in ("Reliability diagram of the distilled student", "Training curves behind",
+                    "Benchmark files of the jobs", "Quicklook of a map of region"):
+        assert caption in report, caption
+
+
+def test_an_identical_rewrite_of_the_cube_reruns_none_of_its_consumers(coast):
+    manifest = coast / "results/demo-target/cube.manifest.json"
+    before = manifest.stat().st_mtime_ns, manifest.read_text()
+    # align runs again (as after a touched input): its consumers are checked after it ran
+    result = snakemake(coast, "--forcerun", "align")
+    assert result.returncode == 0, result.stderr[-3000:]
+    ran = sorted(re.findall(r"^Job \d+: (.+)$", result.stdout + result.stderr, re.MULTILINE))
+    assert ran == ["Aligning demo-source onto its region grid",
+                   "Aligning demo-target onto its region grid"]
+    assert manifest.stat().st_mtime_ns > before[0] and manifest.read_text() == before[1]
+    assert planned_jobs(coast) == []
 
 
 def test_changed_tide_file_reruns_only_what_depends_on_it(coast):

@@ -25,6 +25,8 @@ COMMANDS = {
     "distill": ("floodkd.distill.cli", "distil the teacher into the student ensemble for a region"),
     "evaluate": ("floodkd.evaluate.cli", "score models and baselines for a region"),
     "predict": ("floodkd.predict.cli", "write flood probability and uncertainty maps"),
+    "manifest": ("floodkd.manifest.cli", "write the content manifest of a folder output"),
+    "report": ("floodkd.report.cli", "write a region's results as one standalone HTML page"),
 }
 
 

@@ -8,6 +8,10 @@
 # - every value in `shell:` quoted (`{params.x:q}`, `{output.y:q}`, `{log:q}`);
 # - `floodkd <stage> ... --threads {threads} --log {log:q}`: the CLI writes its output to the
 #   log, and a start line and an end line with the duration (or the error) to the console;
+# - a folder that a stage reads (an ingest folder, a cube) is not its input: the folder's
+#   manifest is, `ingested(region, modality)` or `aligned(region, "manifest")`, with the
+#   folder's path in a param, so an identical rewrite reruns nothing (README, "Reruns that
+#   do not waste work");
 # - a `benchmark:` file under BENCHMARKS, and `resources:` mem_mb (about twice the peak RSS
 #   in the demo run's benchmark files) and runtime (minutes, with room for real regions).
 import glob
@@ -91,6 +95,29 @@ def predict_settings(wildcards):
                           region.get("synthetic"), region.get("model", "student")])
 
 
+def report_settings(wildcards):
+    # the page lists the region's input globs and flags a synthetic region
+    region = config["regions"][wildcards.region]
+    return settings_hash([region["inputs"], region.get("synthetic")])
+
+
+def region_maps(wildcards):
+    """The probability maps of a region (their quicklooks and tags go into its report)."""
+    scenarios = (["observed"] if region_model(wildcards.region) == "teacher"
+                 else list(config["predict"]["scenarios"]))
+    return [f"{RESULTS}/{wildcards.region}/maps/flood_probability_{scenario}.tif"
+            for scenario in scenarios]
+
+
+# results of the risk and plan stages that a region's report shows when the workflow makes them
+REPORT_EXTRAS = ("risk/return_levels.csv", "risk/return_levels.png", "plan.json")
+
+
+def report_extras(wildcards):
+    wanted = {f"{RESULTS}/{wildcards.region}/{name}" for name in REPORT_EXTRAS}
+    return sorted(wanted & set(all_outputs()))
+
+
 def modality_inputs(wildcards):
     """The files a modality's ingest reads: its glob, plus side files named in config."""
     region = config["regions"][wildcards.region]
@@ -115,8 +142,21 @@ def map_model(wildcards):
     return f"{RESULTS}/{wildcards.region}/student/student.json"
 
 
-def ingest_outputs(region):
-    return [f"{RESULTS}/{region}/ingest/{m}" for m in config["regions"][region]["inputs"]]
+def ingested(region, modality):
+    """The manifest of an ingest folder, for rules that read the folder: through the
+    checkpoint, so a folder rewritten identically reruns none of them."""
+    return checkpoints.ingest.get(region=region, modality=modality).output.manifest
+
+
+def ingest_manifests(wildcards):
+    return [ingested(wildcards.region, m) for m in config["regions"][wildcards.region]["inputs"]]
+
+
+def aligned(region, name):
+    """An output of the region's align ("manifest" of the cube, or "tiles"), for rules that
+    read the cube: they take its manifest as input, not the folder, so an identical rewrite
+    of the cube reruns none of them (in this run too: align is a checkpoint)."""
+    return getattr(checkpoints.align.get(region=region).output, name)
 
 
 def truth_files(wildcards):
@@ -135,6 +175,7 @@ def all_outputs():
                         for kind in ("probability", "uncertainty")]
             continue
         outputs.append(f"{RESULTS}/{region}/eval/metrics.json")
+        outputs.append(f"{RESULTS}/{region}/report/index.html")
         for scenario in config["predict"]["scenarios"]:
             outputs += [f"{RESULTS}/{region}/maps/flood_{kind}_{scenario}.tif"
                         for kind in ("probability", "uncertainty")]

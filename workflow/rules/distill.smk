@@ -1,12 +1,12 @@
 # Stage 5: distil the teacher into the student ensemble of each target region.
 rule distill:
     input:
-        cube=f"{RESULTS}/{{region}}/cube.zarr",
-        tiles=f"{RESULTS}/{{region}}/tiles.parquet",
+        cube=lambda wildcards: aligned(wildcards.region, "manifest"),
+        tiles=lambda wildcards: aligned(wildcards.region, "tiles"),
         teacher=rules.train_teacher.output.weights,
         # the student also learns from the teacher on the source regions' passes
-        source_cubes=expand(f"{RESULTS}/{{source}}/cube.zarr", source=SOURCES),
-        source_tiles=expand(f"{RESULTS}/{{source}}/tiles.parquet", source=SOURCES),
+        source_cubes=lambda wildcards: [aligned(source, "manifest") for source in SOURCES],
+        source_tiles=lambda wildcards: [aligned(source, "tiles") for source in SOURCES],
     output:
         meta=f"{RESULTS}/{{region}}/student/student.json",
     params:

@@ -1,8 +1,8 @@
 # Stage 8: score the teacher, the students and the baselines against truth or held-out labels.
 rule evaluate:
     input:
-        cube=f"{RESULTS}/{{region}}/cube.zarr",
-        tiles=f"{RESULTS}/{{region}}/tiles.parquet",
+        cube=lambda wildcards: aligned(wildcards.region, "manifest"),
+        tiles=lambda wildcards: aligned(wildcards.region, "tiles"),
         teacher=rules.train_teacher.output.weights,
         student=rules.distill.output.meta,
         truth=truth_files,

@@ -1,9 +1,11 @@
 # Stage 2: read each modality's real-world format, validate, normalise.
-rule ingest:
+# A checkpoint, so align runs only if the manifest changed (see floodkd.manifest).
+checkpoint ingest:
     input:
         modality_inputs,
     output:
-        directory(f"{RESULTS}/{{region}}/ingest/{{modality}}"),
+        folder=directory(f"{RESULTS}/{{region}}/ingest/{{modality}}"),
+        manifest=f"{RESULTS}/{{region}}/ingest/{{modality}}.manifest.json",
     params:
         config=EFFECTIVE_CONFIG,
         settings=ingest_settings,
@@ -18,4 +20,5 @@ rule ingest:
         "Ingesting {wildcards.modality} of {wildcards.region}"
     shell:
         "floodkd ingest {wildcards.modality:q} --config {params.config:q} "
-        "--region {wildcards.region:q} --out {output:q} --threads {threads} --log {log:q}"
+        "--region {wildcards.region:q} --out {output.folder:q} --threads {threads} --log {log:q} "
+        "&& floodkd manifest {output.folder:q} --out {output.manifest:q}"

@@ -1,17 +1,26 @@
 # Stage 6: tiled inference over the whole region, streamed to Cloud-Optimized GeoTIFFs.
 rule predict:
     input:
-        cube=f"{RESULTS}/{{region}}/cube.zarr",
+        cube=lambda wildcards: aligned(wildcards.region, "manifest"),
         model=map_model,
     output:
         probability=f"{RESULTS}/{{region}}/maps/flood_probability_{{scenario}}.tif",
         uncertainty=f"{RESULTS}/{{region}}/maps/flood_uncertainty_{{scenario}}.tif",
+        probability_quicklook=report(
+            f"{RESULTS}/{{region}}/maps/flood_probability_{{scenario}}.png",
+            caption="../report/quicklook.rst", category="Maps",
+            labels={"region": "{region}", "scenario": "{scenario}", "layer": "probability"}),
+        uncertainty_quicklook=report(
+            f"{RESULTS}/{{region}}/maps/flood_uncertainty_{{scenario}}.png",
+            caption="../report/quicklook.rst", category="Maps",
+            labels={"region": "{region}", "scenario": "{scenario}", "layer": "uncertainty"}),
     params:
         config=EFFECTIVE_CONFIG,
         settings=predict_settings,
         model=lambda wildcards: region_model(wildcards.region),
         student=f"{RESULTS}/{{region}}/student",
         teacher=f"{RESULTS}/teacher",
+        cube=f"{RESULTS}/{{region}}/cube.zarr",
         out=lambda wildcards, output: os.path.dirname(output.probability),
     threads: 2
     resources:
@@ -26,5 +35,5 @@ rule predict:
     shell:
         "floodkd predict --config {params.config:q} --region {wildcards.region:q} "
         "--scenario {wildcards.scenario:q} --model {params.model:q} --student {params.student:q} "
-        "--teacher {params.teacher:q} --cube {input.cube:q} "
+        "--teacher {params.teacher:q} --cube {params.cube:q} "
         "--out {params.out:q} --threads {threads} --log {log:q}"

@@ -1,8 +1,8 @@
 # Stage 4: the radar teacher, trained on the labelled tiles of the source regions.
 rule train_teacher:
     input:
-        cubes=expand(f"{RESULTS}/{{region}}/cube.zarr", region=SOURCES),
-        tiles=expand(f"{RESULTS}/{{region}}/tiles.parquet", region=SOURCES),
+        cubes=lambda wildcards: [aligned(source, "manifest") for source in SOURCES],
+        tiles=lambda wildcards: [aligned(source, "tiles") for source in SOURCES],
     output:
         weights=f"{RESULTS}/teacher/teacher.safetensors",
         meta=f"{RESULTS}/teacher/teacher.json",
