@@ -15,7 +15,7 @@ from floodkd.cli import main
 REPO = Path(__file__).parents[1]
 
 # Just enough training to exercise every stage; the shipped config trains for real.
-TINY_TRAINING = {"teacher_epochs": 1, "distill_epochs": 1, "finetune_epochs": 1,
+TINY_TRAINING = {"teacher_epochs": 1, "distill_epochs": 1, "finetune_epochs": 1, "source_epochs": 1,
                  "ensemble_members": 2, "batch_size": 4}
 
 

@@ -21,6 +21,7 @@ import os
 import tempfile
 
 import yaml
+from snakemake.exceptions import IncompleteCheckpointException
 
 RESULTS = config["results_dir"]
 EFFECTIVE_CONFIG = f"{RESULTS}/config.yaml"
@@ -142,10 +143,19 @@ def map_model(wildcards):
     return f"{RESULTS}/{wildcards.region}/student/student.json"
 
 
+def _checkpoint_output(checkpoint, name, **wildcards):
+    """An output of a checkpoint job; while the job has not run, Snakemake's placeholder for
+    it (what Snakemake does itself, but item by item: a dry run then shows every job)."""
+    try:
+        return getattr(checkpoint.get(**wildcards).output, name)
+    except IncompleteCheckpointException as incomplete:
+        return incomplete.targetfile
+
+
 def ingested(region, modality):
     """The manifest of an ingest folder, for rules that read the folder: through the
     checkpoint, so a folder rewritten identically reruns none of them."""
-    return checkpoints.ingest.get(region=region, modality=modality).output.manifest
+    return _checkpoint_output(checkpoints.ingest, "manifest", region=region, modality=modality)
 
 
 def ingest_manifests(wildcards):
@@ -156,7 +166,7 @@ def aligned(region, name):
     """An output of the region's align ("manifest" of the cube, or "tiles"), for rules that
     read the cube: they take its manifest as input, not the folder, so an identical rewrite
     of the cube reruns none of them (in this run too: align is a checkpoint)."""
-    return getattr(checkpoints.align.get(region=region).output, name)
+    return _checkpoint_output(checkpoints.align, name, region=region)
 
 
 def truth_files(wildcards):
