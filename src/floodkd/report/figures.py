@@ -9,6 +9,7 @@ import matplotlib
 matplotlib.use("Agg")  # files only, no display
 
 import matplotlib.pyplot as plt  # noqa: E402
+from matplotlib.ticker import MaxNLocator  # noqa: E402
 
 from floodkd.atomic import atomic_path  # noqa: E402
 
@@ -51,8 +52,8 @@ def training_curves(histories: dict[str, list[dict[str, float]]], path: str | Pa
     """Loss per epoch of every training phase and ensemble member: one panel per phase kind
     (teacher, source, distill, finetune ...), training loss solid, validation loss dashed."""
     kinds = list(dict.fromkeys(name.rsplit("-", 1)[0] for name in histories))
-    figure, axes = plt.subplots(1, max(len(kinds), 1), figsize=(4 * max(len(kinds), 1), 3.2),
-                                squeeze=False)
+    figure, axes = plt.subplots(1, max(len(kinds), 1), figsize=(4 * max(len(kinds), 1), 3.4),
+                                squeeze=False, layout="constrained")
     for axis, kind in zip(axes[0], kinds, strict=False):
         for name, rows in histories.items():
             if name.rsplit("-", 1)[0] != kind or not rows:
@@ -65,6 +66,7 @@ def training_curves(histories: dict[str, list[dict[str, float]]], path: str | Pa
                           marker=".", linestyle="--", color=line.get_color(),
                           label=f"{name} validation")
         axis.set(title=kind, xlabel="epoch", ylabel="loss")
+        axis.xaxis.set_major_locator(MaxNLocator(integer=True))
         axis.legend(fontsize="x-small")
     figure.suptitle(title)
     return _save(figure, Path(path))
