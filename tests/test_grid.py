@@ -50,3 +50,21 @@ def test_named_crs_and_resolution_from_config():
 def test_geographic_crs_is_refused():
     with pytest.raises(InputError, match="geographic"):
         RegionGrid.from_outline(box(3.0, 51.0, 3.01, 51.01), 10.0, "EPSG:4326")
+
+
+def test_a_grid_above_max_pixels_is_refused_with_its_size():
+    config = {"regions": {"r": {"role": "target", "bbox": [3.0, 51.0, 3.01, 51.01],
+                                "crs": "EPSG:3035", "inputs": {}}},
+              "grid": {"resolution_m": 10, "max_pixels": 10_000}}
+    rows, cols = RegionGrid.from_outline(box(3.0, 51.0, 3.01, 51.01), 10, "EPSG:3035").shape
+    assert RegionGrid.from_config(config, "r").shape == (rows, cols)  # the limit itself: fine
+    config["grid"]["max_pixels"] = rows * cols - 1
+    with pytest.raises(InputError, match=f"config: grid.resolution_m 10 gives a {rows} x {cols} "
+                       f"px grid \\({rows * cols:,} pixels\\), above grid.max_pixels "
+                       f"\\({rows * cols - 1:,}\\). Fix: check grid.resolution_m"):
+        RegionGrid.from_config(config, "r")
+    # the default limit: a resolution typed as 0.001 m never builds its 10^10 px grid
+    del config["grid"]["max_pixels"]
+    config["grid"]["resolution_m"] = 0.001
+    with pytest.raises(InputError, match="above grid.max_pixels \\(100,000,000\\)"):
+        RegionGrid.from_config(config, "r")

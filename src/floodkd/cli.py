@@ -63,7 +63,14 @@ def main(argv: list[str] | None = None) -> int:
     logging.basicConfig(level=logging.DEBUG if top.verbose else logging.INFO, format=LOG_FORMAT)
     use_threads(args.threads)
     signal.signal(signal.SIGTERM, _exit_on_sigterm)
-    return run_logged(_describe(top.command, args), args.log, lambda: module.run(args))
+    return run_logged(_describe(top.command, args), args.log, lambda: _run(module, args))
+
+
+def _run(module: object, args: argparse.Namespace) -> None:
+    from floodkd.cube_store import explaining_read_errors  # zarr: only when a stage runs
+
+    with explaining_read_errors():  # a corrupt cube chunk: an error naming store and variable
+        module.run(args)  # type: ignore[attr-defined]
 
 
 def _describe(command: str, args: argparse.Namespace) -> str:

@@ -30,6 +30,7 @@ __all__ = ["RegionGrid", "utm_crs_for", "CRS_COORD_NAME"]
 
 CRS_COORD_NAME = "spatial_ref"  # the CF grid-mapping coordinate rioxarray and odc-geo look for
 OUTLINE_SEGMENT_DEG = 0.001  # densify outline edges to ~100 m before projecting them
+MAX_PIXELS = 100_000_000  # the schema's grid.max_pixels default: 100 km x 100 km at 10 m
 
 
 def utm_crs_for(lon: float, lat: float) -> str:
@@ -47,12 +48,14 @@ class RegionGrid:
 
     @classmethod
     def from_outline(
-        cls, outline: BaseGeometry, resolution_m: float, crs: str | None = None
+        cls, outline: BaseGeometry, resolution_m: float, crs: str | None = None,
+        max_pixels: int | None = None,
     ) -> RegionGrid:
         """The grid covering ``outline`` (lon/lat) at ``resolution_m`` metres.
 
         ``crs`` None picks the UTM zone of the outline's centre. The bounds are widened
-        outwards to multiples of the resolution, so the origin is snapped.
+        outwards to multiples of the resolution, so the origin is snapped. A grid of more
+        than ``max_pixels`` (None: no limit) raises InputError before anything is built.
         """
         if resolution_m <= 0:
             raise ValueError(f"resolution_m must be positive, got {resolution_m}")
@@ -73,15 +76,25 @@ class RegionGrid:
         top = math.ceil(top / resolution_m) * resolution_m
         width = max(int(round((right - left) / resolution_m)), 1)
         height = max(int(round((top - bottom) / resolution_m)), 1)
+        if max_pixels is not None and width * height > max_pixels:
+            # a mistyped resolution would otherwise build a graph of billions of chunks
+            raise InputError(
+                "config", f"grid.resolution_m {resolution_m:g} gives a {height:,} x {width:,} px "
+                f"grid ({width * height:,} pixels), above grid.max_pixels ({max_pixels:,})",
+                "check grid.resolution_m (metres) and the region outline, or raise "
+                "grid.max_pixels if the machine can hold a grid that large")
         transform = Affine(resolution_m, 0.0, left, 0.0, -resolution_m, top)
         return cls(GeoBox((height, width), transform, target))
 
     @classmethod
     def from_config(cls, config: dict[str, Any], region_name: str) -> RegionGrid:
-        """The grid of a configured region (``grid.resolution_m``, the region's ``crs``)."""
+        """The grid of a configured region (``grid.resolution_m``, the region's ``crs``),
+        refused above ``grid.max_pixels``."""
         region = region_config(config, region_name)
-        resolution_m = float(config.get("grid", {}).get("resolution_m", 10))
-        return cls.from_outline(region_outline(region), resolution_m, region.get("crs"))
+        settings = config.get("grid", {})
+        resolution_m = float(settings.get("resolution_m", 10))
+        return cls.from_outline(region_outline(region), resolution_m, region.get("crs"),
+                                int(settings.get("max_pixels", MAX_PIXELS)))
 
     @classmethod
     def from_dataset(cls, ds: xr.Dataset | xr.DataArray) -> RegionGrid:

@@ -21,6 +21,7 @@ from odc.geo.geobox import GeoBox
 from scipy import ndimage
 from shapely.geometry import box
 
+from floodkd.cube_store import CHUNK_ENCODING
 from floodkd.grid import RegionGrid
 
 SIZE_PX = 48
@@ -153,7 +154,9 @@ def write_region(results_dir: Path, name: str, seed: int = 0,
     base.mkdir(parents=True, exist_ok=True)
     cube = build_cube(truth, elevation, levels, seed)
     chunks = {"time": 1, "y": TILE_PX, "x": TILE_PX, "gauge": GAUGES, "lag": LAGS}
-    cube.chunk(chunks).to_zarr(base / "cube.zarr", mode="w")
+    # as align writes it: every chunk, checksummed (readers refuse a cube with chunks absent)
+    cube.chunk(chunks).to_zarr(base / "cube.zarr", mode="w", zarr_format=2,
+                               encoding={name: CHUNK_ENCODING for name in cube.data_vars})
     tile_index().to_parquet(base / "tiles.parquet")
     truth_dir = truth_dir or base / "truth"
     write_truth(truth, truth_dir)

@@ -7,6 +7,8 @@ outside the stage's own output was created, changed or removed.
 
 from __future__ import annotations
 
+import contextlib
+import json
 import os
 import shutil
 from collections.abc import Callable
@@ -19,6 +21,9 @@ from floodkd.demo import generate_demo
 
 REPO = Path(__file__).resolve().parents[2]
 SOURCE, TARGET = "demo-source", "demo-target"
+MODALITIES = ("sar", "optical", "terrain", "tide", "gcm", "labels")
+CUBE, TILES = f"results/{TARGET}/cube.zarr", f"results/{TARGET}/tiles.parquet"
+STUDENT, MAPS = f"results/{TARGET}/student", f"results/{TARGET}/maps"
 
 
 @pytest.fixture(scope="session")
@@ -26,6 +31,55 @@ def demo_template(tmp_path_factory: pytest.TempPathFactory) -> Path:
     out = tmp_path_factory.mktemp("reliability-demo") / "demo"
     generate_demo(out, seed=3, size_px=32)
     return out
+
+
+def ingest_and_align(region: str = TARGET, modalities=MODALITIES) -> None:
+    """Ingest ``modalities`` of ``region`` and align its cube, in the working folder."""
+    for modality in modalities:
+        code = floodkd.cli.main(["ingest", modality, "--config", "config.yaml", "--region",
+                                 region, "--out", f"results/{region}/ingest/{modality}"])
+        assert code == 0, f"ingest {modality} failed"
+    code = floodkd.cli.main(["align", "--config", "config.yaml", "--region", region,
+                             "--cube", f"results/{region}/cube.zarr",
+                             "--tiles", f"results/{region}/tiles.parquet"])
+    assert code == 0, "align failed"
+
+
+def write_student(folder: Path) -> None:
+    """A tiny untrained student ensemble of one member, as ``floodkd distill`` lays it out:
+    what predict needs to run (its values are not the point of these tests)."""
+    import torch
+
+    from floodkd.models.checkpoint import save_checkpoint
+    from floodkd.models.student import FloodStudent, StudentConfig
+
+    torch.manual_seed(0)
+    model = FloodStudent(StudentConfig(base_width=8, depth=2, temporal_dim=16,
+                                       temporal_heads=2))
+    save_checkpoint(model, folder / "member-0.safetensors", {"variant": "distilled"})
+    (folder / "student.json").write_text(json.dumps(
+        {"files": {"distilled": ["member-0.safetensors"]}, "temperature": 1.0}))
+
+
+@pytest.fixture(scope="session")
+def aligned_template(tmp_path_factory: pytest.TempPathFactory, demo_template: Path) -> Path:
+    """A working folder with the demo target ingested and aligned, and a tiny student."""
+    root = tmp_path_factory.mktemp("reliability-aligned")
+    shutil.copytree(demo_template, root / "data" / "demo")
+    shutil.copy(REPO / "config" / "config.yaml", root / "config.yaml")
+    with contextlib.chdir(root):
+        ingest_and_align()
+        write_student(root / STUDENT)
+    return root
+
+
+@pytest.fixture
+def aligned(tmp_path: Path, aligned_template: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
+    """A fresh copy of ``aligned_template`` as the working folder."""
+    work = tmp_path / "work"
+    shutil.copytree(aligned_template, work)
+    monkeypatch.chdir(work)
+    return work
 
 
 @pytest.fixture

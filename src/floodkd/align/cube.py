@@ -16,6 +16,7 @@ from pyproj import Transformer
 from floodkd.align import gauges, gcm, inputs, labels, regrid, terrain, tiles
 from floodkd.align.times import match_nearest, match_once, time_axis
 from floodkd.atomic import atomic_path
+from floodkd.cube_store import CHUNK_ENCODING
 from floodkd.errors import InputError
 from floodkd.grid import CRS_COORD_NAME, RegionGrid
 
@@ -350,7 +351,7 @@ def _encoding(ds: xr.Dataset, chunk_px: int) -> dict[str, dict[str, Any]]:
             enc["chunks"] = tuple(1 if d == "time" else chunk_px for d in var.dims)
         if var.dtype.kind in "iub":
             enc["_FillValue"] = None  # 0 is a real value (dry, cloudy): never masked
-        encoding[name] = enc
+        encoding[name] = enc | CHUNK_ENCODING  # no chunk absent, every chunk checksummed
     return encoding
 
 

@@ -20,6 +20,7 @@ import torch
 import xarray as xr
 from torch.utils.data import Dataset
 
+from floodkd.cube_store import check_chunks
 from floodkd.errors import InputError
 from floodkd.models.channels import (
     MODALITIES,
@@ -82,6 +83,7 @@ def open_cube(path: str | Path, required: Sequence[str] = TERRAIN_VARIABLES) -> 
     if missing:
         raise InputError(path, f"the datacube lacks variables {missing}",
                          "rerun `floodkd align`; docs/data-contracts.md lists the variables")
+    check_chunks(path, cube.data_vars)  # an absent chunk would read as NaN
     return cube
 
 

@@ -86,7 +86,6 @@ def cog_band_writer(
     block (e.g. inference failing halfway) removes all scratch files.
     """
     final_path = Path(final_path)
-    final_path.parent.mkdir(parents=True, exist_ok=True)
     rows, cols = shape
     profile = {
         "driver": "GTiff", "width": cols, "height": rows, "count": 1, "dtype": "float32",
