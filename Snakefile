@@ -30,6 +30,7 @@ include: "workflow/rules/align.smk"
 include: "workflow/rules/teacher.smk"
 include: "workflow/rules/distill.smk"
 include: "workflow/rules/predict.smk"
+include: "workflow/rules/risk.smk"
 include: "workflow/rules/evaluate.smk"
 include: "workflow/rules/report.smk"
 

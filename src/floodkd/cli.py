@@ -27,6 +27,7 @@ COMMANDS = {
     "predict": ("floodkd.predict.cli", "write flood probability and uncertainty maps"),
     "manifest": ("floodkd.manifest.cli", "write the content manifest of a folder output"),
     "report": ("floodkd.report.cli", "write a region's results as one standalone HTML page"),
+    "risk": ("floodkd.risk.cli", "return levels of the gauges and sea-level change per scenario"),
 }
 
 
@@ -75,7 +76,7 @@ def _run(module: object, args: argparse.Namespace) -> None:
 
 def _describe(command: str, args: argparse.Namespace) -> str:
     """``floodkd predict demo-target observed``: the stage and what it works on."""
-    words = [getattr(args, key, None) for key in ("modality", "region", "scenario")]
+    words = [getattr(args, key, None) for key in ("modality", "step", "region", "scenario")]
     return " ".join(["floodkd", command, *(str(word) for word in words if word)])
 
 

@@ -148,8 +148,8 @@ def test_gcm_files(demo_dir: Path):
     assert [f.name for f in files] == sorted(
         f"{v}_{t}_SYNTH-ESM_{e}_r1i1p1f1_gn_{p}.nc"
         for v, t in (("zos", "Omon"), ("pr", "Amon"))
-        for e, p in (("historical", "200001-201412"), ("ssp245", "201501-205012"),
-                     ("ssp585", "201501-205012"))
+        for e, p in (("historical", "199501-201412"), ("ssp245", "201501-210012"),
+                     ("ssp585", "201501-210012"))
     )
     trends = {}
     for path in files:

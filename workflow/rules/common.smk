@@ -119,6 +119,33 @@ def report_extras(wildcards):
     return sorted(wanted & set(all_outputs()))
 
 
+def climate_settings(wildcards):
+    """The climate block, the region's place and the scenarios' (experiment, horizon)."""
+    return settings_hash([config["risk"]["climate"], config["risk"]["extremes"]["confidence"],
+                          region_place(wildcards.region), config["predict"]["scenarios"]])
+
+
+def sea_level_table():
+    """The AR6-style projection table of config, or None (the GCM is used)."""
+    return config["risk"]["climate"].get("projection_table")
+
+
+def sea_level_source(wildcards):
+    """The projection table where one is set, else the region's ingested GCM."""
+    return sea_level_table() or f"{RESULTS}/{wildcards.region}/ingest/gcm"
+
+
+def risk_outputs(region):
+    """Return levels of a region with gauges; sea-level change where a GCM or table gives it."""
+    inputs = config["regions"][region]["inputs"]
+    outputs = []
+    if "tide" in inputs:
+        outputs += [f"{RESULTS}/{region}/risk/return_levels.{kind}" for kind in ("csv", "png")]
+    if "gcm" in inputs or sea_level_table():
+        outputs.append(f"{RESULTS}/{region}/risk/sea_level_change.csv")
+    return outputs
+
+
 def modality_inputs(wildcards):
     """The files a modality's ingest reads: its glob, plus side files named in config."""
     region = config["regions"][wildcards.region]
@@ -186,6 +213,7 @@ def all_outputs():
             continue
         outputs.append(f"{RESULTS}/{region}/eval/metrics.json")
         outputs.append(f"{RESULTS}/{region}/report/index.html")
+        outputs += risk_outputs(region)
         for scenario in config["predict"]["scenarios"]:
             outputs += [f"{RESULTS}/{region}/maps/flood_{kind}_{scenario}.tif"
                         for kind in ("probability", "uncertainty")]

@@ -1,0 +1,1 @@
+"""Risk: tide-gauge return levels and climate sea-level change, the inputs of scenario maps."""
