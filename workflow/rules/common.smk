@@ -91,7 +91,12 @@ def evaluate_settings(wildcards):
 def predict_settings(wildcards):
     predict = {k: v for k, v in config["predict"].items() if k != "scenarios"}
     region = config["regions"][wildcards.region]
-    return settings_hash([predict, config["predict"]["scenarios"][wildcards.scenario],
+    spec = config["predict"]["scenarios"][wildcards.scenario] or {}
+    # a climate scenario reads the draws and the baseline (the tables themselves are inputs)
+    climate = ([config["risk"]["scenario_draws"], config["risk"]["extremes"]["confidence"],
+                config["risk"]["climate"]["baseline"], config["align"]["chunk_px"]]
+               if "return_period_years" in spec else None)
+    return settings_hash([predict, spec, climate,
                           region_place(wildcards.region), config["grid"],
                           region.get("synthetic"), region.get("model", "student")])
 
@@ -131,8 +136,19 @@ def sea_level_table():
 
 
 def sea_level_source(wildcards):
-    """The projection table where one is set, else the region's ingested GCM."""
-    return sea_level_table() or f"{RESULTS}/{wildcards.region}/ingest/gcm"
+    """The projection table where one is set, else the region's ingested GCM (its manifest)."""
+    return sea_level_table() or ingested(wildcards.region, "gcm")
+
+
+def scenario_risk_inputs(wildcards):
+    """The risk tables a climate scenario's map reads; none for observed and offsets."""
+    spec = config["predict"]["scenarios"].get(wildcards.scenario) or {}
+    if "return_period_years" not in spec:
+        return []
+    names = ["return_levels.csv", "design_storm.csv"]
+    if "experiment" in spec:
+        names.append("sea_level_change.csv")
+    return [f"{RESULTS}/{wildcards.region}/risk/{name}" for name in names]
 
 
 def risk_outputs(region):

@@ -3,6 +3,7 @@ rule predict:
     input:
         cube=lambda wildcards: aligned(wildcards.region, "manifest"),
         model=map_model,
+        risk=scenario_risk_inputs,
     output:
         probability=f"{RESULTS}/{{region}}/maps/flood_probability_{{scenario}}.tif",
         uncertainty=f"{RESULTS}/{{region}}/maps/flood_uncertainty_{{scenario}}.tif",
@@ -21,6 +22,7 @@ rule predict:
         student=f"{RESULTS}/{{region}}/student",
         teacher=f"{RESULTS}/teacher",
         cube=f"{RESULTS}/{{region}}/cube.zarr",
+        risk=f"{RESULTS}/{{region}}/risk",
         out=lambda wildcards, output: os.path.dirname(output.probability),
     threads: 2
     resources:
@@ -35,5 +37,5 @@ rule predict:
     shell:
         "floodkd predict --config {params.config:q} --region {wildcards.region:q} "
         "--scenario {wildcards.scenario:q} --model {params.model:q} --student {params.student:q} "
-        "--teacher {params.teacher:q} --cube {params.cube:q} "
+        "--teacher {params.teacher:q} --cube {params.cube:q} --risk {params.risk:q} "
         "--out {params.out:q} --threads {threads} --log {log:q}"

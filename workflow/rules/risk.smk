@@ -2,14 +2,16 @@
 # experiment, the inputs of the climate scenario maps (predict reads both).
 rule return_levels:
     input:
-        tide=f"{RESULTS}/{{region}}/ingest/tide",
+        tide=lambda wildcards: ingested(wildcards.region, "tide"),
     output:
         table=f"{RESULTS}/{{region}}/risk/return_levels.csv",
         plot=f"{RESULTS}/{{region}}/risk/return_levels.png",
+        storm=f"{RESULTS}/{{region}}/risk/design_storm.csv",
     params:
         config=EFFECTIVE_CONFIG,
-        settings=lambda wildcards: settings_hash(config["risk"]["extremes"]),
-        tide=lambda wildcards, input: f"{input.tide}/tide.nc",
+        settings=lambda wildcards: settings_hash([config["risk"]["extremes"],
+                                                  config["align"]["gauge_history_hours"]]),
+        tide=f"{RESULTS}/{{region}}/ingest/tide/tide.nc",
         out=lambda wildcards, output: os.path.dirname(output.table),
     resources:
         mem_mb=1000,
@@ -33,7 +35,8 @@ rule sea_level_change:
     params:
         config=EFFECTIVE_CONFIG,
         settings=climate_settings,
-        gcm=lambda wildcards, input: "" if sea_level_table() else f"{input.gcm}/gcm.nc",
+        gcm=lambda wildcards: "" if sea_level_table() else
+        f"{RESULTS}/{wildcards.region}/ingest/gcm/gcm.nc",
         out=lambda wildcards, output: os.path.dirname(output.table),
     resources:
         mem_mb=1000,

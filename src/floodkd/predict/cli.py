@@ -22,6 +22,7 @@ from floodkd.config import load_config, region_config
 from floodkd.errors import InputError
 from floodkd.models.checkpoint import weights_sha256
 from floodkd.outputs import check_outputs
+from floodkd.predict import climate_scenario
 from floodkd.predict.tiled import INPUT_FLAGS, MapProvenance, count_tiles, write_scenario_maps
 
 __all__ = ["add_arguments", "run", "resolve_scenario", "checkpoint_sha256", "input_flags"]
@@ -43,10 +44,12 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--cube", required=True, help="the region's cube.zarr")
     parser.add_argument("--out", required=True, help="maps folder, e.g. results/<region>/maps")
     parser.add_argument("--device", default=None, help="torch device (default: cuda if present)")
+    parser.add_argument("--risk", help="results/<region>/risk, for climate scenarios")
 
 
-def resolve_scenario(config: dict[str, Any], name: str) -> dict[str, float]:
-    """The water-level override of a scenario: {} (observed), an offset or an absolute level."""
+def resolve_scenario(config: dict[str, Any], name: str) -> dict[str, Any]:
+    """The water-level override of a scenario: {} (observed), an offset or an absolute level,
+    or a climate scenario (floodkd.predict.climate_scenario)."""
     scenarios = config.get("predict", {}).get("scenarios", {})
     if name == OBSERVED and name not in scenarios:
         return {}
@@ -55,6 +58,8 @@ def resolve_scenario(config: dict[str, Any], name: str) -> dict[str, float]:
         raise InputError("config", f"unknown scenario '{name}'",
                          f"use one of: {known}, or add it under predict.scenarios")
     spec = dict(scenarios[name] or {})
+    if climate_scenario.is_climate(spec):
+        return spec
     keys = set(spec) & {"water_level_offset_m", "water_level_m"}
     if len(keys) > 1 or set(spec) - keys:
         raise InputError("config", f"predict.scenarios.{name} has keys {sorted(spec)}",
@@ -151,7 +156,15 @@ def run(args: argparse.Namespace) -> None:
 
     config = load_config(args.config)
     region = region_config(config, args.region)
+    scenario = resolve_scenario(config, args.scenario)
+    climate = climate_scenario.is_climate(scenario)
     if (args.model or region.get("model", "student")) == "teacher":
+        if climate:
+            raise InputError("config", f"scenario '{args.scenario}' is a storm that has not "
+                             f"happened, and region '{args.region}' maps with the radar "
+                             "teacher alone, which can only map a radar pass",
+                             "map it with the student (regions.<name>.model: student, needs "
+                             "terrain), or map only observed for this region")
         from floodkd.predict import teacher
 
         return teacher.run(args, config)
@@ -159,10 +172,9 @@ def run(args: argparse.Namespace) -> None:
         raise InputError("command line", "the student model needs --student",
                          "pass --student results/<region>/student, or --model teacher")
     settings = config["predict"]
-    scenario = resolve_scenario(config, args.scenario)
     student_dir, cube_path = Path(args.student), Path(args.cube)
-    check_outputs(config, args.config, folders=[args.out], inputs=[student_dir, cube_path],
-                  cubes=True)
+    check_outputs(config, args.config, folders=[args.out], cubes=True,
+                  inputs=[student_dir, cube_path, *([args.risk] if climate else [])])
     model_sha256 = checkpoint_sha256(student_dir)
     cube = open_cube(cube_path)
     grid = RegionGrid.from_config(config, args.region)
@@ -175,16 +187,22 @@ def run(args: argparse.Namespace) -> None:
     device = args.device or ("cuda" if torch.cuda.is_available() else "cpu")
     ensemble = StudentEnsemble.load(student_dir, device=device)
     multiple = 2 ** ensemble.members[0].config.depth
-    predict_window = student_window_predictor(
-        cube, time_index, ensemble, scenario, int(settings["mc_samples"]), multiple
-    )
+    bands, extra = {}, {f"scenario_{k}": f"{v:g}" for k, v in scenario.items()}
+    if climate:
+        predict_window, bands, extra = climate_scenario.predictor_for(
+            config, scenario, args.risk, cube, time_index, ensemble, grid,
+            int(settings["mc_samples"]), multiple)
+    else:
+        predict_window = student_window_predictor(
+            cube, time_index, ensemble, scenario, int(settings["mc_samples"]), multiple
+        )
     provenance = MapProvenance(
         region=args.region, scenario=args.scenario,
         scenario_datetime=when.replace(tzinfo=UTC),
         model_sha256=model_sha256,
         input_files=[str(cube_path), *map(str, sorted(student_dir.glob(MEMBER_GLOB)))],
         synthetic=bool(region.get("synthetic", False)),
-        extra={f"scenario_{k}": f"{v:g}" for k, v in scenario.items()},
+        extra=extra,
     )
     total = count_tiles(grid.shape, int(settings["tile_px"]), int(settings["overlap_px"]))
     log.info("predicting %s x %s px of %s, scenario %s, %d tiles on %s",
@@ -193,7 +211,7 @@ def run(args: argparse.Namespace) -> None:
         written = write_scenario_maps(
             grid, predict_window, args.out, provenance, outline_lonlat=region_outline(region),
             tile_px=int(settings["tile_px"]), overlap_px=int(settings["overlap_px"]),
-            on_tile=lambda _window: progress.update(),
+            on_tile=lambda _window: progress.update(), **bands,
         )
     log.info("wrote %s and %s at %s", written.probability, written.uncertainty,
              datetime.now(UTC).isoformat(timespec="seconds"))

@@ -256,6 +256,7 @@ def write_scenario_maps(
     overlap_px: int = 32,
     blocksize: int = 512,
     on_tile: Callable[[Window], None] | None = None,
+    uncertainty_bands: Sequence[BandSpec] = UNCERTAINTY_BANDS,
 ) -> MapFiles:
     """Predict the whole grid tile by tile and write the scenario's maps into ``out_dir``.
 
@@ -263,6 +264,7 @@ def write_scenario_maps(
     (COGs), a ``.qml`` style, a ``.stac.json`` Item and a ``.png`` quicklook for each. Pixels
     outside ``outline_lonlat`` (EPSG:4326; None = the whole grid) or without a prediction
     are nodata. If ``predict_window`` fails, no map exists at its final path.
+    ``uncertainty_bands`` (the names of UNCERTAINTY_BANDS) may say what else the samples span.
     """
     out_dir = Path(out_dir)
     crs = _crs_text(grid.crs)
@@ -275,7 +277,7 @@ def write_scenario_maps(
     common = {"crs": crs, "transform": transform, "shape": shape, "blocksize": blocksize}
     with (
         cog_band_writer(paths["probability"], PROBABILITY_BANDS, tags=tags, **common) as prob,
-        cog_band_writer(paths["uncertainty"], UNCERTAINTY_BANDS, tags=tags, **common) as unc,
+        cog_band_writer(paths["uncertainty"], uncertainty_bands, tags=tags, **common) as unc,
     ):
         for band in predict_row_bands(shape, predict_window, tile_px, overlap_px, on_tile):
             inside = _inside_mask(footprint.grid, transform, band.row_off, band.height, shape[1])
@@ -305,7 +307,7 @@ def write_scenario_maps(
         )
         item = map_item(
             name, cog_name=paths[kind].name,
-            bands=PROBABILITY_BANDS if kind == "probability" else UNCERTAINTY_BANDS,
+            bands=PROBABILITY_BANDS if kind == "probability" else uncertainty_bands,
             footprint_lonlat=footprint.lonlat, crs=crs, transform=transform, shape=shape,
             map_datetime=provenance.scenario_datetime, created=created,
             properties={f"floodkd:{key.lower()}": value for key, value in tags.items()

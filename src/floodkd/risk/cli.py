@@ -1,7 +1,8 @@
 """``floodkd risk extremes|climate``: return levels of the gauges, sea-level change per scenario.
 
-``extremes`` reads ingest's ``tide.nc`` and writes ``return_levels.csv`` and
-``return_levels.png``; ``climate`` reads ingest's ``gcm.nc`` (or the projection table in
+``extremes`` reads ingest's ``tide.nc`` and writes ``return_levels.csv``,
+``return_levels.png`` and ``design_storm.csv`` (each gauge's largest observed storm, the
+shape of a scenario's hydrograph); ``climate`` reads ingest's ``gcm.nc`` (or the projection table in
 config) and writes ``sea_level_change.csv``; both into ``--out`` (results/<region>/risk).
 """
 
@@ -61,8 +62,13 @@ def _extremes(config: dict, name: str, region: dict, source: Path, out: Path) ->
         tide = tide.load()
     fits = extremes.fit_region(tide, settings, source)
     table = extremes.return_levels_table(fits, settings)
+    hours = int(config["align"]["gauge_history_hours"])
+    storms = pd.concat([extremes.design_storm(tide, fit.station, hours) for fit in fits
+                        if fit.distribution is not None])
     with atomic_path(out / "return_levels.csv") as tmp:
         table.to_csv(tmp, index=False, float_format="%.4f")
+    with atomic_path(out / "design_storm.csv") as tmp:
+        storms.to_csv(tmp, index=False, float_format="%.4f")
     write_return_level_plot(fits, settings, name, out / "return_levels.png",
                             bool(region.get("synthetic", False)))
     for row in table.itertuples():

@@ -44,7 +44,8 @@ from floodkd.errors import InputError
 
 __all__ = [
     "ExtremeSettings", "StationFit", "COLUMNS", "observed_series", "remove_msl_trend",
-    "annual_maxima", "decluster_peaks", "fit_station", "return_levels_table",
+    "annual_maxima", "decluster_peaks", "fit_station", "return_levels_table", "fit_region",
+    "design_storm",
 ]
 
 HOURS_PER_YEAR = 24 * 365.25
@@ -262,6 +263,25 @@ def return_levels_table(fits: list[StationFit], settings: ExtremeSettings) -> pd
                          "record_years": round(fit.record_years, 3),
                          "reference_year": round(fit.reference_year, 3)})
     return pd.DataFrame(rows, columns=COLUMNS)
+
+
+def design_storm(tide: xr.Dataset, station: str, hours: int) -> pd.DataFrame:
+    """The ``hours`` before and at the station's highest observed hour that has a full history,
+    relative to that peak (lag 0 oldest): the shape a scenario's storm hydrograph takes.
+    The history may use filled hours (the tide between observations); the peak is observed."""
+    one = tide.sel(station=station)
+    level = one["water_level_m"].values.astype(float)
+    observed = (one["flag"].values == FLAG_OBSERVED) & np.isfinite(level)
+    order = np.argsort(np.where(observed, level, -np.inf))[::-1]
+    for peak in order[: max(int(observed.sum()), 0)]:
+        if peak + 1 < hours:
+            continue
+        window = level[peak - hours + 1: peak + 1]
+        if np.isfinite(window).all():
+            return pd.DataFrame({"station": station, "lag": np.arange(hours),
+                                 "level_below_peak_m": window - level[peak]})
+    raise InputError(station, f"no observed peak of this gauge has {hours} hours of record "
+                     "before it", "give a longer record or lower align.gauge_history_hours")
 
 
 def fit_region(tide: xr.Dataset, settings: ExtremeSettings, source: str) -> list[StationFit]:
