@@ -276,8 +276,10 @@ def _write_radar(folder, spec, seed, grid, cover, radar, add) -> list[np.ndarray
         day_of_year = moment.time.day_of_year
         crop_offset_db = 2.0 * np.sin(2 * np.pi * (day_of_year - 150) / 365.0)  # rice growth
         wind_m_s = float(rng.weibull(2.0) * spec.mean_wind_m_s / 0.886)
+        # passes from several relative orbits see the coast at different angles
+        incidence_deg = float(rng.uniform(*sensors.IW_INCIDENCE_DEG))
         sigma0_db = sensors.radar_sigma0_db(cover, moment.water, texture, crop_offset_db,
-                                            wind_m_s, rng)
+                                            wind_m_s, incidence_deg, rng)
         nodata = (sensors.swath_edge_nodata(cover.shape, rng) if rng.random() < 0.5
                   else np.zeros(cover.shape, bool))
         sigma0_db[:, nodata] = sensors.RADAR_NODATA
@@ -294,6 +296,7 @@ def _write_radar(folder, spec, seed, grid, cover, radar, add) -> list[np.ndarray
                           "ORBIT_DIRECTION": "ASCENDING" if spec.radar_hour_utc < 18
                           else "DESCENDING",
                           "WIND_SPEED_M_S": f"{wind_m_s:.1f}",
+                          "INCIDENCE_ANGLE_DEG": f"{incidence_deg:.1f}",
                       }, units=["dB", "dB"])
     return masks
 

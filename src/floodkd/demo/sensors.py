@@ -1,8 +1,12 @@
 """What the sensors see: Sentinel-1 backscatter and Sentinel-2 reflectance with clouds.
 
-Both are made honest on purpose: wind roughens open water until it looks like land,
-flooded trees brighten instead of darkening, speckle is strong (ENL ~4.4), thin cloud edges
-slip through the scene classification and shadows hide the ground beside the clouds.
+Radar is drawn from published class-conditional C-band backscatter, not from numbers picked
+for the demo (docs/radar-physics.md gives the sources): land covers by their VV/VH level and
+incidence-angle slope, open water by the CMOD5.N (VV) and C-2PO (VH) wind models, so calm
+water is a mirror and wind roughens it towards land; flooded trees and towns brighten by
+double bounce; speckle (ENL 4.4) multiplies signal plus thermal noise, and the noise is then
+subtracted as the standard preprocessing does. Optical is as honest: thin cloud edges slip
+through the scene classification and shadows hide the ground beside the clouds.
 """
 
 from __future__ import annotations
@@ -18,6 +22,9 @@ from floodkd.demo.terrain import Cover
 __all__ = [
     "RADAR_NODATA",
     "ENL",
+    "IW_INCIDENCE_DEG",
+    "cmod5n_vv",
+    "c2po_vh",
     "OPTICAL_BANDS",
     "SCL",
     "radar_sigma0_db",
@@ -31,25 +38,56 @@ __all__ = [
 ]
 
 RADAR_NODATA = -9999.0
-ENL = 4.4  # equivalent number of looks of Sentinel-1 IW GRDH
+# Sentinel-1 IW GRDH (ESA Sentinel-1 Product Definition, S1-RS-MDA-52-7440): equivalent
+# number of looks, incidence angles across the swath, and the noise-equivalent sigma0 range
+# of the IW sub-swaths (specified <= -22 dB; Torres et al. 2012, RSE 120:9-24).
+ENL = 4.4
+IW_INCIDENCE_DEG = (30.0, 45.0)
+NESZ_DB = (-26.0, -22.0)
+REFERENCE_INCIDENCE_DEG = 38.0
+# Noise subtraction can leave a pixel with no power; keep it finite, below any real target.
+POWER_FLOOR_DB = -40.0
 
-# Mean sigma0 (VV dB, VH dB) by cover when dry, and by what water does to each cover.
-_SIGMA0_DRY_DB = {
-    Cover.SEA: (-20.0, -27.0),
-    Cover.MUDFLAT: (-14.0, -22.0),
-    Cover.CROPLAND: (-11.0, -17.5),
-    Cover.VEGETATION: (-7.5, -13.0),
-    Cover.URBAN: (2.0, -6.0),  # double bounce between walls and ground
-    Cover.BARE: (-12.5, -20.5),
+# Dry covers: (VV dB, VH dB) at 38 deg incidence and the slope d sigma0 / d theta (dB/deg).
+# Levels: Veloso et al. 2017 (RSE 199:415, crops), Baghdadi et al. 2016 (Remote Sens.
+# 8:920, bare soil), forest volume scattering near gamma0 flat in angle (slope = d/dtheta of
+# 10 log10 cos theta), Gade et al. 2014 (ECSS 140:32, intertidal flats). Slopes: Mladenova
+# et al. 2013 (IEEE TGRS 51:1791): steep for surface scattering, gentle for volume.
+_DRY_DB = {
+    Cover.MUDFLAT: ((-15.0, -23.5), -0.25),  # smooth wet sediment: surface scattering
+    Cover.CROPLAND: ((-11.0, -17.5), -0.15),
+    Cover.VEGETATION: ((-7.5, -13.0), -0.06),  # canopy volume scattering
+    Cover.URBAN: ((-5.0, -12.0), -0.10),  # plus the double-bounce hot spots below
+    Cover.BARE: ((-13.0, -21.0), -0.22),
 }
-_SIGMA0_WET_DB = {
-    Cover.SEA: (-20.0, -27.0),
-    Cover.MUDFLAT: (-20.0, -27.0),
-    Cover.CROPLAND: (-17.0, -24.0),  # stems still poke out of the water
-    Cover.VEGETATION: (-4.5, -14.5),  # trunk-water double bounce: flooded trees brighten
-    Cover.URBAN: (2.5, -6.0),
-    Cover.BARE: (-20.0, -27.0),
+# Flooded covers that are not open water (Tsyganskaya et al. 2018, IJRS 39:2255; Pulvirenti
+# et al. 2016, IEEE TGRS 54:1532): trunk-water and wall-water double bounce brighten VV by
+# 2-3 dB and leave VH about as it was; crops with stems above the water darken part way.
+_FLOODED_DB = {
+    Cover.CROPLAND: ((-16.0, -24.0), -0.20),
+    Cover.VEGETATION: ((-4.5, -13.5), -0.06),
+    Cover.URBAN: ((-2.5, -11.5), -0.10),
 }
+# Facades that face the radar are corner reflectors: the brightest fifth of a town's pixels.
+_DOUBLE_BOUNCE_DB = (6.0, 4.0)
+_DOUBLE_BOUNCE_TEXTURE = 0.85  # texture above this (~20% of a unit-normal field)
+# Flood water on land is sheltered by dikes, trees and short fetch: Bragg waves there grow
+# under a fraction of the open-sea wind.
+FLOODWATER_WIND_FACTOR = 0.5
+# CMOD5.N is fitted to winds of about 2 m/s and more; calmer water is held there, which puts
+# it at -23 to -26 dB VV at 38 deg, where flood-mapping studies find calm water.
+MIN_WIND_M_S = 2.0
+
+# CMOD5.N, the C-band VV geophysical model function for 10 m equivalent neutral wind
+# (Hersbach, Stoffelen & de Haan 2007, JGR 112:C03006; neutral coefficients of Verhoef et al.
+# 2008, OSI SAF report SAF/OSI/CDOP/KNMI/TEC/TN/165), coefficients c1..c28.
+_CMOD5N = np.array([
+    -0.6878, -0.7957, 0.3380, -0.1728, 0.0000, 0.0040, 0.1103, 0.0159, 6.7329, 2.7713,
+    -2.2885, 0.4971, -0.7250, 0.0450, 0.0066, 0.3222, 0.0120, 22.7000, 2.0813, 3.0000,
+    8.3659, -3.3428, 1.3236, 6.2437, 2.3893, 0.3249, 4.1590, 1.6930])
+# C-2PO, the C-band cross-polarised ocean model (Zhang & Perrie 2012, BAMS 93:531):
+# sigma0_VH = 0.580 U10 - 35.652 dB, independent of incidence angle.
+_C2PO = (0.580, -35.652)
 
 OPTICAL_BANDS = ("B02", "B03", "B04", "B08", "B11", "B12")
 # Bottom-of-atmosphere reflectance spectra (B02 B03 B04 B08 B11 B12).
@@ -79,45 +117,92 @@ class SCL:
     CIRRUS = 10
 
 
+def cmod5n_vv(wind_m_s: np.ndarray, relative_direction_deg: np.ndarray | float,
+              incidence_deg: float) -> np.ndarray:
+    """Open-water VV sigma0 (linear) from CMOD5.N.
+
+    ``relative_direction_deg`` is the wind direction minus the radar look azimuth (0 =
+    upwind, the brightest), ``incidence_deg`` the local incidence angle.
+    """
+    c = np.concatenate([[0.0], _CMOD5N])  # c[1]..c[28] as the paper numbers them
+    v = np.maximum(np.asarray(wind_m_s, np.float64), 0.0)
+    x = (incidence_deg - 40.0) / 25.0
+    cos_phi = np.cos(np.deg2rad(relative_direction_deg))
+    # isotropic term B0
+    a0 = c[1] + c[2] * x + c[3] * x**2 + c[4] * x**3
+    a1, a2 = c[5] + c[6] * x, c[7] + c[8] * x
+    gamma, s0 = c[9] + c[10] * x + c[11] * x**2, c[12] + c[13] * x
+    s = a2 * v
+    a3 = 1.0 / (1.0 + np.exp(-np.maximum(s, s0)))
+    low = s < s0  # weak winds: the logistic is continued by a power law towards zero
+    a3 = np.where(low, a3 * (np.maximum(s, 1e-9) / s0) ** (s0 * (1.0 - a3)), a3)
+    b0 = a3**gamma * 10.0 ** (a0 + a1 * v)
+    # upwind-downwind term B1
+    b1 = c[14] * (1.0 + x) - c[15] * v * (0.5 + x - np.tanh(4.0 * (x + c[16] + c[17] * v)))
+    b1 = b1 / (np.exp(0.34 * (v - c[18])) + 1.0)
+    # upwind-crosswind term B2
+    v0 = c[21] + c[22] * x + c[23] * x**2
+    d1, d2 = c[24] + c[25] * x + c[26] * x**2, c[27] + c[28] * x
+    y0, pn = c[19], c[20]
+    y = v / v0 + 1.0
+    y = np.where(y < y0, y0 - (y0 - 1.0) / pn
+                 + (y - 1.0) ** pn / (pn * (y0 - 1.0) ** (pn - 1.0)), y)
+    b2 = (-d1 + d2 * y) * np.exp(-y)
+    return b0 * (1.0 + b1 * cos_phi + b2 * (2.0 * cos_phi**2 - 1.0)) ** 1.6
+
+
+def c2po_vh(wind_m_s: np.ndarray) -> np.ndarray:
+    """Open-water VH sigma0 (linear) from C-2PO."""
+    slope, offset = _C2PO
+    return 10.0 ** ((slope * np.maximum(np.asarray(wind_m_s, np.float64), 0.0) + offset) / 10.0)
+
+
 def radar_sigma0_db(
     cover: np.ndarray,
     water: np.ndarray,
     texture: np.ndarray,
     crop_offset_db: float,
-    wind_speed_m_s: float,
+    wind_m_s: float,
+    incidence_deg: float,
     rng: np.random.Generator,
 ) -> np.ndarray:
     """One Sentinel-1 pass: (2, y, x) float32 VV and VH sigma0 in dB with speckle.
 
     ``texture`` is a static field (zero mean, unit std) that makes each field and grove
-    differ; ``crop_offset_db`` moves cropland with the crop calendar; above ~4 m/s wind,
-    capillary waves brighten patches of open water towards land-like values.
+    differ; ``crop_offset_db`` moves cropland with the crop calendar; ``wind_m_s`` is the
+    10 m wind over open water, ``incidence_deg`` the pass's incidence angle.
     """
     shape = cover.shape
-    mean_db = np.zeros((2, *shape), np.float32)
-    for klass in Cover:
-        for table, where in ((_SIGMA0_DRY_DB, ~water), (_SIGMA0_WET_DB, water)):
+    tilt = incidence_deg - REFERENCE_INCIDENCE_DEG
+    mean_db = np.zeros((2, *shape), np.float64)
+    open_water = water.copy()
+    for table, where in ((_DRY_DB, ~water), (_FLOODED_DB, water)):
+        for klass, ((vv_db, vh_db), slope) in table.items():
             cells = (cover == klass) & where
-            mean_db[0][cells], mean_db[1][cells] = table[klass]
-    land_like = ~water | (cover == Cover.VEGETATION) | (cover == Cover.URBAN)
-    mean_db += np.where(land_like, 1.2, 0.6) * texture
+            mean_db[0][cells], mean_db[1][cells] = vv_db + slope * tilt, vh_db + slope * tilt
+            open_water &= ~cells
+    land = ~open_water
+    mean_db[:, land] += 1.2 * texture[land]
+    towns = cover == Cover.URBAN
+    for band in (0, 1):
+        mean_db[band][towns & (texture > _DOUBLE_BOUNCE_TEXTURE)] += _DOUBLE_BOUNCE_DB[band]
     mean_db[:, (cover == Cover.CROPLAND) & ~water] += crop_offset_db
-    mean_db += 0.4 * fbm(shape, 2.5, rng)  # soil moisture and look-angle changes per pass
-
-    open_water = water & ~land_like
-    roughness = np.clip((wind_speed_m_s - 4.0) / 6.0, 0.0, 1.0)  # 0 calm .. 1 at 10 m/s
-    if roughness > 0:
-        gusts = fbm(shape, 3.2, rng)
-        patch = gusts > np.quantile(gusts, 1.0 - 0.7 * roughness)
-        boost = roughness * np.clip(gusts - np.quantile(gusts, 1.0 - 0.7 * roughness), 0, 1)
-        mean_db[0][open_water & patch] += (11.0 * (0.4 + 0.6 * boost))[open_water & patch]
-        mean_db[1][open_water & patch] += (7.0 * (0.4 + 0.6 * boost))[open_water & patch]
-
+    mean_db[:, land] += 0.4 * fbm(shape, 2.5, rng)[land]  # soil moisture changes per pass
     power = 10.0 ** (mean_db / 10.0)
-    power *= rng.gamma(ENL, 1.0 / ENL, size=power.shape)  # multiplicative speckle
-    noise_floor = 10.0 ** (-25.0 / 10.0)  # VH sits near the noise-equivalent sigma0
-    power[1] += noise_floor * rng.gamma(ENL, 1.0 / ENL, size=shape)
-    return (10.0 * np.log10(power)).astype(np.float32)
+
+    # Open water: the wind field (gusts of +-25%) over the sea, sheltered on flooded land.
+    wind = wind_m_s * np.clip(1.0 + 0.25 * fbm(shape, 3.2, rng), 0.0, None)
+    wind = np.where(cover == Cover.SEA, wind, FLOODWATER_WIND_FACTOR * wind)
+    wind = np.maximum(wind, MIN_WIND_M_S)
+    direction = rng.uniform(0.0, 360.0) + 15.0 * fbm(shape, 3.5, rng)
+    power[0][open_water] = cmod5n_vv(wind, direction, incidence_deg)[open_water]
+    power[1][open_water] = c2po_vh(wind)[open_water]
+
+    # Speckle multiplies signal plus thermal noise; preprocessing then subtracts the noise.
+    noise = 10.0 ** (rng.uniform(*NESZ_DB) / 10.0)
+    observed = (power + noise) * rng.gamma(ENL, 1.0 / ENL, size=power.shape) - noise
+    observed = np.maximum(observed, 10.0 ** (POWER_FLOOR_DB / 10.0))
+    return (10.0 * np.log10(observed)).astype(np.float32)
 
 
 def swath_edge_nodata(shape: tuple[int, int], rng: np.random.Generator) -> np.ndarray:
