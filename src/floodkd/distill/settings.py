@@ -44,6 +44,7 @@ class TrainingConfig(Settings):
     num_workers: int = 0
     sample_cache_mb: float = 512.0  # keep a region's samples in memory when they fit
     augment: bool = True  # random flips/rotations of training tiles
+    radiometric_randomisation: bool = True  # teacher tiles redrawn as other S1 products
     distill_on_sources: bool = True  # distil on the source regions' passes before the target's
     source_epochs: int = 5  # epochs of that source phase, per ensemble member
     source_replay: bool = True  # keep the source passes in the target distillation too

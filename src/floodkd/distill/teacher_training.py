@@ -36,6 +36,7 @@ from floodkd.distill.loop import (
     to_device,
 )
 from floodkd.distill.losses import task_loss
+from floodkd.distill.radiometry import randomise_radiometry
 from floodkd.distill.samples import teacher_samples
 from floodkd.distill.settings import model_settings, training_settings
 from floodkd.errors import InputError
@@ -87,6 +88,7 @@ def _teacher_scores(teacher: nn.Module, loader: DataLoader, device: torch.device
     return {"val_loss": float(np.mean(losses)), "val_iou": scores["iou"], "val_f1": scores["f1"],
             "val_otsu_iou": otsu}
 
+
 def train_teacher(config: dict[str, Any], out_dir: str | Path) -> dict[str, Any]:
     """Train the radar teacher on the labelled radar passes of all ``source`` regions.
 
@@ -129,7 +131,10 @@ def train_teacher(config: dict[str, Any], out_dir: str | Path) -> dict[str, Any]
     val_loader = make_loader(val_set, settings, shuffle=False)
 
     def step(batch, _step, _total):
-        logits, _ = teacher(batch["teacher_image"])
+        image = batch["teacher_image"]
+        if settings.radiometric_randomisation:  # learn the physics, not the source's levels
+            image = randomise_radiometry(image, batch["label"], batch["radar_valid"])
+        logits, _ = teacher(image)
         loss = task_loss(logits.float(), batch["label"], class_weights.to(device))
         return loss, {"total": loss.item()}
 

@@ -1,0 +1,56 @@
+"""Radiometric randomisation of the teacher's tiles: physical shifts, no-data untouched."""
+
+from __future__ import annotations
+
+import numpy as np
+import torch
+
+from floodkd.distill.radiometry import randomise_radiometry
+from floodkd.models.channels import NORMALISATION, teacher_image
+
+BATCH = 256
+
+
+def _batch():
+    vv = np.full((16, 16), -10.0, np.float32)
+    vh = np.full((16, 16), -17.0, np.float32)
+    vv[:8], vh[:8] = -22.0, -29.0  # water in the top half
+    image = torch.from_numpy(teacher_image(vv, vh)).repeat(BATCH, 1, 1, 1)
+    label = torch.zeros(BATCH, 16, 16, dtype=torch.uint8)
+    label[:, :8] = 1
+    valid = torch.ones(BATCH, 16, 16, dtype=torch.bool)
+    valid[:, :, :2] = False  # a swath edge
+    image[:, :, :, :2] = 0.0
+    return image, label, valid
+
+
+def _db(image, channel):
+    offset, scale = NORMALISATION[channel]
+    index = {"vv_db": 0, "vh_db": 1, "vv_minus_vh_db": 2}[channel]
+    return image[:, index] * scale + offset
+
+
+def test_same_seed_same_draw_and_no_data_stays_zero():
+    image, label, valid = _batch()
+    torch.manual_seed(3)
+    first = randomise_radiometry(image, label, valid)
+    torch.manual_seed(3)
+    assert torch.equal(first, randomise_radiometry(image, label, valid))
+    assert (first[:, :, :, :2] == 0).all()
+    assert first.shape == image.shape and first.dtype == image.dtype
+
+
+def test_every_tile_is_another_product_yet_water_stays_darker_than_land():
+    image, label, valid = _batch()
+    torch.manual_seed(0)
+    out = randomise_radiometry(image, label, valid)
+    vv, vh = _db(out, "vv_db"), _db(out, "vh_db")
+    assert torch.allclose(_db(out, "vv_minus_vh_db"), vv - vh, atol=1e-4)
+    land = vv[:, 8:, 2:].median(-1).values.median(-1).values
+    water = vv[:, :8, 2:].median(-1).values.median(-1).values
+    assert land.std() > 0.5  # calibration and incidence move whole tiles
+    assert land.min() > -13.5 and land.max() < -7.0
+    assert (water < land - 5).float().mean() > 0.95
+    # the noise floor comes back in about half of the tiles: dark water's VH rises most
+    water_vh = vh[:, :8, 2:].mean((1, 2))
+    assert 0.3 < (water_vh > -26.0).float().mean() < 0.7
