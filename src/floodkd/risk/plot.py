@@ -35,7 +35,7 @@ def write_return_level_plot(fits: list[StationFit], settings: ExtremeSettings, r
         axis.errorbar(periods, levels, yerr=[levels - low, high - levels], fmt="o",
                       color="tab:red", capsize=4, label="configured return periods")
         axis.scatter(fit.peak_return_periods, fit.peaks_m, s=12, color="k",
-                     label="observed maxima (detrended)")
+                     label="observed maxima or storm peaks")
         axis.axvspan(fit.record_years, curve.max(), color="0.9", zorder=0,
                      label="beyond the record")
         axis.set_xscale("log")
