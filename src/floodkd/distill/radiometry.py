@@ -9,6 +9,11 @@ exact levels. Every range is a physical one (sources in docs/radar-physics.md):
 - incidence angle: a pass from another relative orbit sees the scene up to 8 deg steeper
   or shallower (IW spans 29-46 deg); land changes by -0.05..-0.25 dB/deg (volume to surface
   scattering), open water by -0.3..-0.6 dB/deg (CMOD5.N between 30 and 45 deg);
+- wind: the water may feel up to 6 m/s more wind than in the source pass (less shelter, a
+  windier day): VV rises 1.2 dB per m/s (CMOD5.N between 2 and 10 m/s), VH 0.58 dB per m/s
+  (C-2PO);
+- soil moisture: the land of another day or place is drier or wetter (after the rain that
+  comes with floods): -1.5..+2.5 dB, within C-band's 5-8 dB dry-to-wet range over land;
 - thermal noise: products made without noise removal carry the noise floor
   (NESZ -26..-22 dB), which lifts dark water, VH most;
 - speckle: the effective number of looks differs between products (further speckle down
@@ -30,6 +35,9 @@ __all__ = ["randomise_radiometry"]
 INCIDENCE_SHIFT_DEG = 8.0
 LAND_SLOPE_DB_PER_DEG = (-0.25, -0.05)
 WATER_SLOPE_DB_PER_DEG = (-0.6, -0.3)
+WIND_GAIN_M_S = (0.0, 6.0)
+WIND_DB_PER_M_S = (1.2, 0.58)  # (VV, VH)
+SOIL_MOISTURE_DB = (-1.5, 2.5)
 NESZ_DB = (-26.0, -22.0)
 NOISE_KEPT_PROBABILITY = 0.5
 ENL = 4.4  # Sentinel-1 IW GRDH, the looks the training tiles already have
@@ -52,8 +60,9 @@ def _gamma(looks: torch.Tensor, shape: torch.Size) -> torch.Tensor:
 def randomise_radiometry(image: torch.Tensor, label: torch.Tensor,
                          valid: torch.Tensor) -> torch.Tensor:
     """Redraw a batch of teacher images (B, 3, H, W, normalised) as other products would show
-    them; ``label`` (B, H, W: 0 dry, 1 water, 255 unknown) sets each pixel's incidence slope,
-    ``valid`` (B, H, W) marks pixels with backscatter (the rest stay 0). Uses torch's RNG."""
+    them. ``label`` (B, H, W: 0 dry, 1 water, 255 unknown) says which changes a pixel gets
+    (slope, wind or soil moisture); ``valid`` (B, H, W) marks pixels with backscatter (the
+    rest stay 0). Uses torch's RNG."""
     batch, device = image.shape[0], image.device
     index = {name: i for i, name in enumerate(TEACHER_CHANNELS)}
     (vv_offset, vv_scale), (vh_offset, vh_scale) = NORMALISATION["vv_db"], NORMALISATION["vh_db"]
@@ -63,10 +72,15 @@ def randomise_radiometry(image: torch.Tensor, label: torch.Tensor,
     shift = _uniform(-INCIDENCE_SHIFT_DEG, INCIDENCE_SHIFT_DEG, batch, device)
     land = _uniform(*LAND_SLOPE_DB_PER_DEG, batch, device) * shift
     water = _uniform(*WATER_SLOPE_DB_PER_DEG, batch, device) * shift
-    # unlabelled pixels may be either: they get the mean of the two slopes
-    change = torch.where(label == WATER, water,
-                         torch.where(label == NODATA, (land + water) / 2, land))
-    power = 10.0 ** ((db + change.unsqueeze(1)) / 10.0)
+    wind = _uniform(*WIND_GAIN_M_S, batch, device)
+    moisture = _uniform(*SOIL_MOISTURE_DB, batch, device)
+    change = []
+    for gain in WIND_DB_PER_M_S:
+        on_water, on_land = water + gain * wind, land + moisture
+        # unlabelled pixels may be either: they get the mean of the two changes
+        change.append(torch.where(label == WATER, on_water, torch.where(
+            label == NODATA, (on_land + on_water) / 2, on_land)))
+    power = 10.0 ** ((db + torch.stack(change, 1)) / 10.0)
 
     kept = torch.rand(batch, 1, 1, device=device) < NOISE_KEPT_PROBABILITY
     noise = 10.0 ** (_uniform(*NESZ_DB, batch, device) / 10.0) * kept
