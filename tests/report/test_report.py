@@ -55,7 +55,8 @@ def _results(work: Path, risk: bool) -> None:
                "crs": "EPSG:32631", "transform": from_origin(600000, 5800000, 10, 10)}
     with rasterio.open(maps / "flood_probability_surge.tif", "w", **profile) as dst:
         dst.write(np.full((1, 4, 4), 0.5, np.float32))
-        dst.update_tags(SCENARIO="surge", WATER_LEVEL_OFFSET_M="1.0", MODEL_SHA256="ab" * 32,
+        dst.update_tags(SCENARIO="surge", SCENARIO_WATER_LEVEL_OFFSET_M="1.0",
+                        SCENARIO_DATETIME="2024-01-13T06:00:00+00:00", MODEL_SHA256="ab" * 32,
                         INPUT_FILES=json.dumps(["data/s1/S1A_20240113.tif"]))
     (maps / "flood_probability_surge.png").write_bytes(PNG_MAGIC + b"quicklook")
     (here / "student").mkdir()
@@ -92,7 +93,8 @@ def test_the_page_shows_metrics_maps_inputs_and_benchmarks(tmp_path):
     assert re.search(r"<td>student_distilled</td><td class=\"n\">0.812</td>", page)
     assert re.search(r"<td>bathtub</td><td class=\"n\">0.457</td>", page)
     assert "0.031" in page and "SYNTHETIC" in page  # ECE after calibration, demo warning
-    assert "water_level_offset_m=1.0" in page and "abababababab" in page
+    assert "<td>water_level_offset_m=1.0</td>" in page and "abababababab" in page
+    assert "datetime=" not in page
     assert "S1A_20240101.tif" in page and "read by flood_probability_surge.tif: 1 file" in page
     assert re.search(r"<td>coast-a/align</td><td class=\"n\">12.500</td>", page)
     # standalone: images inline, nothing fetched from elsewhere

@@ -81,10 +81,11 @@ def _maps(results: RegionResults) -> str:
     parts = [_image(path, path.stem.replace("_", " ")) for path in results.quicklooks]
     rows = []
     for name, tags in results.map_tags.items():
-        scenario = {k: v for k, v in tags.items() if k.startswith(("WATER_LEVEL", "RETURN",
-                                                                   "EXPERIMENT", "HORIZON"))}
+        # predict tags each setting of the scenario as SCENARIO_<KEY>
+        scenario = {k.removeprefix("SCENARIO_").lower(): v for k, v in tags.items()
+                    if k.startswith("SCENARIO_") and k != "SCENARIO_DATETIME"}
         rows.append([name, tags.get("SCENARIO", ""), tags.get("SCENARIO_DATETIME", ""),
-                     ", ".join(f"{k.lower()}={v}" for k, v in scenario.items()),
+                     ", ".join(f"{k}={v}" for k, v in scenario.items()),
                      tags.get("MODEL_SHA256", "")[:12]])
     parts.append(_table(["map", "scenario", "date", "scenario settings", "model sha256"], rows))
     return "".join(parts)
