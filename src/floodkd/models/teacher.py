@@ -4,14 +4,17 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import torch
 from torch import nn
-from transformers import ViTConfig, ViTModel
 
 from floodkd.errors import InputError
 from floodkd.models.channels import TEACHER_CHANNELS
 from floodkd.settings import Settings
+
+if TYPE_CHECKING:  # transformers costs seconds to import: only a teacher being built pays
+    from transformers import ViTConfig, ViTModel
 
 __all__ = ["TeacherConfig", "RadarTeacher", "adapt_patch_kernel"]
 
@@ -32,6 +35,8 @@ class TeacherConfig(Settings):
 
 
     def vit_config(self) -> ViTConfig:
+        from transformers import ViTConfig
+
         return ViTConfig(
             image_size=self.image_size,
             patch_size=self.patch_size,
@@ -68,6 +73,8 @@ class RadarTeacher(nn.Module):
     def __init__(self, config: TeacherConfig, pretrained_dir: str | Path | None = None):
         super().__init__()
         if pretrained_dir is None:
+            from transformers import ViTModel
+
             self.vit = ViTModel(config.vit_config(), add_pooling_layer=False)
         else:
             self.vit, config = _load_pretrained(Path(pretrained_dir), config)
@@ -111,6 +118,8 @@ def _load_pretrained(directory: Path, config: TeacherConfig) -> tuple[ViTModel, 
             "point the teacher's pretrained_dir at a folder written by save_pretrained, "
             "or leave it unset to train from scratch",
         )
+    from transformers import ViTModel
+
     vit = ViTModel.from_pretrained(
         directory, local_files_only=True, add_pooling_layer=False, attn_implementation="sdpa"
     )
