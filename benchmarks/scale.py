@@ -13,7 +13,10 @@ because on a shared machine it decides the timings.
 
 ``--epochs N`` sets every training phase to N epochs (the same at every size), so training
 time measures the cost per epoch, which is what grows with the area; the shipped epochs are
-kept when it is not given.
+kept when it is not given. ``--set section.key=value`` sets any other config key the same
+way (e.g. ``training.ensemble_members=2``). Sizes can run as separate invocations (``--partial``,
+each with its own ``--workdir``); ``--summarise DIR ...`` then writes the JSON from their run
+folders.
 """
 
 from __future__ import annotations
@@ -40,12 +43,16 @@ MODALITIES = ("sar", "optical", "gcm", "tide", "terrain", "labels")
 TARGETS = {"memory_growth_ratio": 1.5, "time_growth_ratio": 20.0}
 
 
-def write_config(work: Path, size: int, epochs: int | None) -> dict:
-    """The shipped config at this demo size, with every path inside ``work``."""
+def write_config(work: Path, size: int, epochs: int | None, settings: list) -> dict:
+    """The shipped config at this demo size with ``settings`` ((section.key, value) pairs),
+    every path inside ``work``."""
     config = yaml.safe_load((REPO / "config" / "config.yaml").read_text())
     config["demo"]["size"] = size
     if epochs is not None:
-        config["training"] = {**config.get("training", {}), **dict.fromkeys(EPOCH_KEYS, epochs)}
+        settings = [(f"training.{key}", epochs) for key in EPOCH_KEYS] + list(settings)
+    for dotted, value in settings:
+        section, _, key = dotted.partition(".")
+        config[section] = {**(config.get(section) or {}), key: value}
     (work / "config.yaml").write_text(yaml.safe_dump(config, sort_keys=False))
     return config
 
@@ -94,20 +101,33 @@ def run_size(size: int, args: argparse.Namespace, parent: Path, repeat: int) -> 
     """One whole workflow at one size in a fresh folder."""
     work = parent / f"size{size}_run{repeat}"
     work.mkdir(parents=True)
-    config = write_config(work, size, args.epochs)
+    write_config(work, size, args.epochs, args.set)
     load_before = os.getloadavg()
     demo_s = snakemake(work, args.cores, "demo")
     workflow_s = snakemake(work, args.cores)
-    scenarios = set(config.get("predict", {}).get("scenarios") or {"observed": {}})
-    stages = read_benchmarks(work / config.get("results_dir", "results"), scenarios)
     run = {"size_px": size, "repeat": repeat, "demo_wall_s": demo_s,
            "workflow_wall_s": workflow_s, "load_average_before": load_before,
-           "load_average_after": os.getloadavg(), "stages": stages}
+           "load_average_after": os.getloadavg()}
+    (work / "run.json").write_text(json.dumps(run))
+    run = read_run(work)
     print(json.dumps({k: v for k, v in run.items() if k != "stages"}), flush=True)
-    for name, stage in stages.items():
+    for name, stage in run["stages"].items():
         print(f"  {size:5d} px {name:16s} {stage['seconds']:8.1f} s "
               f"{stage['peak_rss_mib']:8.1f} MiB ({stage['jobs']} jobs)", flush=True)
     return run
+
+
+def read_run(work: Path) -> dict:
+    """A run folder: its run.json (absent: the run did not finish, and only its finished
+    stages count), the config values set, and its stages."""
+    config = yaml.safe_load((work / "config.yaml").read_text())
+    scenarios = set(config.get("predict", {}).get("scenarios") or {"observed": {}})
+    stages = read_benchmarks(work / config.get("results_dir", "results"), scenarios)
+    finished = (work / "run.json").is_file()
+    run = (json.loads((work / "run.json").read_text()) if finished
+           else {"size_px": config["demo"]["size"], "repeat": 0})
+    return {**run, "finished": finished, "stages": stages,
+            "config": {key: config.get(key) for key in ("training", "align", "predict")}}
 
 
 def summarise(runs: list[dict], sizes: list[int]) -> dict:
@@ -142,30 +162,49 @@ def device() -> str:
     return "cuda" if torch.cuda.is_available() else "cpu"
 
 
+def key_value(text: str) -> tuple[str, object]:
+    key, _, value = text.partition("=")
+    return key, yaml.safe_load(value)
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--sizes", type=int, nargs="+", default=[192, 384, 768],
                         help="demo sizes in px; the first and last must span 16x in area")
     parser.add_argument("--epochs", type=int, default=None,
                         help="epochs of every training phase (default: the shipped ones)")
+    parser.add_argument("--set", type=key_value, action="append", default=[],
+                        metavar="SECTION.KEY=VALUE",
+                        help="a config value for every size, e.g. training.ensemble_members=2")
     parser.add_argument("--repeats", type=int, default=1, help="whole runs per size (median)")
     parser.add_argument("--cores", type=int, default=os.cpu_count() or 1)
     parser.add_argument("--workdir", type=Path, default=None,
                         help="keep the run folders here (default: a temporary folder)")
     parser.add_argument("--out", type=Path, default=RESULTS)
+    parser.add_argument("--partial", action="store_true",
+                        help="run these sizes only, for a later --summarise (needs --workdir)")
+    parser.add_argument("--summarise", type=Path, nargs="+", metavar="DIR",
+                        help="write the JSON from these finished run folders; run nothing")
     args = parser.parse_args()
-    sizes = sorted(args.sizes)
-    if (sizes[-1] / sizes[0]) ** 2 < 16:
-        parser.error("the sizes must span at least 16x in area (e.g. 192 384 768)")
     started = datetime.now(UTC).isoformat(timespec="seconds")
-    with tempfile.TemporaryDirectory(prefix="floodkd-scale-") as tmp:
-        parent = args.workdir or Path(tmp)
-        runs = [run_size(size, args, parent, repeat)
-                for repeat in range(args.repeats) for size in sizes]
+    if args.summarise:
+        runs = [read_run(work) for work in args.summarise]
+        args.sizes = [run["size_px"] for run in runs]
+        args.repeats = max(sum(r["size_px"] == run["size_px"] for r in runs) for run in runs)
+    sizes = sorted(set(args.sizes))
+    if (sizes[-1] / sizes[0]) ** 2 < 16 and not args.partial:
+        parser.error("the sizes must span at least 16x in area (e.g. 192 384 768)")
+    if not args.summarise:
+        with tempfile.TemporaryDirectory(prefix="floodkd-scale-") as tmp:
+            parent = args.workdir or Path(tmp)
+            runs = [run_size(size, args, parent, repeat)
+                    for repeat in range(args.repeats) for size in sizes]
+        if args.partial:
+            return  # one size of several invocations: --summarise writes the JSON
     report = {
         "benchmark": "whole workflow at growing region sizes",
         "created_utc": started, "sizes_px": sizes, "area_growth": (sizes[-1] / sizes[0]) ** 2,
-        "epochs": args.epochs, "repeats": args.repeats, "cores": args.cores,
+        "config": runs[0]["config"], "repeats": args.repeats, "cores": args.cores,
         "device": device(),
         "machine": {"platform": platform.platform(), "cpus": os.cpu_count(),
                     "python": platform.python_version()},

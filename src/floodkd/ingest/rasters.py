@@ -1,9 +1,11 @@
 """Shared boundary checks and I/O for the raster ingest readers.
 
-Every reader goes through :func:`read_raster`, which opens the file, reads all of its
-pixels (GDAL may only notice a truncated file when it decodes a block), and checks that
-it has a CRS and that its footprint overlaps the region outline. Problems become an
-:class:`~floodkd.errors.InputError` naming the file, the problem and the fix.
+Every reader goes through :func:`read_raster` (the region's window in memory) or
+:func:`region_blocks` (the same window block by block, for scenes too large to hold), which
+open the file, check that it has a CRS and that its footprint overlaps the region outline,
+and decode every block of the window (GDAL may only notice a truncated file when it decodes
+a block). Problems become an :class:`~floodkd.errors.InputError` naming the file, the problem
+and the fix.
 """
 
 from __future__ import annotations
@@ -11,7 +13,9 @@ from __future__ import annotations
 import glob
 import math
 import re
-from dataclasses import dataclass
+from collections.abc import Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass, fields
 from datetime import datetime
 from pathlib import Path
 from typing import Any
@@ -31,8 +35,13 @@ from floodkd.errors import InputError
 
 __all__ = [
     "Raster",
+    "RasterInfo",
+    "RegionBlocks",
     "input_files",
     "read_raster",
+    "region_blocks",
+    "open_geotiff",
+    "sample_grid",
     "check_overlap",
     "nodata_mask",
     "write_geotiff",
@@ -49,16 +58,22 @@ _BLOCK_PX = 256
 # Pixels kept around the region when reading a larger scene, so align's resampling has
 # neighbours at the region's edge.
 REGION_MARGIN_PX = 8
+# Side of the blocks the block-wise readers convert at once: a Sentinel-1 GRD scene is
+# ~25000 x 17000 px (1.7 GB per float32 band), so a whole window is never in memory; a
+# multiple of the 256 px output tiles, so every block write fills whole tiles.
+BLOCK_PX = 2048
+# Pixels per band kept for a scene's plausibility statistics (medians): a larger window is
+# sampled on a regular grid of rows and columns; a smaller one is used whole.
+SAMPLE_PX = 1 << 22
 
 
 @dataclass(frozen=True)
-class Raster:
-    """All pixels and the georeferencing of one raster file, as read from disk."""
+class RasterInfo:
+    """The georeferencing and metadata of the region's window of one raster file."""
 
     path: Path
-    data: np.ndarray  # (band, y, x), the file's own dtype
     crs: CRS
-    transform: Affine
+    transform: Affine  # of the window
     nodata: float | None
     descriptions: tuple[str | None, ...]
     units: tuple[str | None, ...]
@@ -66,14 +81,9 @@ class Raster:
     band_tags: tuple[dict[str, str], ...]
     scales: tuple[float, ...]
     offsets: tuple[float, ...]
-
-    @property
-    def height(self) -> int:
-        return self.data.shape[1]
-
-    @property
-    def width(self) -> int:
-        return self.data.shape[2]
+    count: int
+    height: int
+    width: int
 
     def tag(self, *names: str) -> str | None:
         """The first dataset tag found among ``names`` (case-insensitive), else None."""
@@ -82,6 +92,13 @@ class Raster:
             if upper.get(name.upper()):
                 return upper[name.upper()]
         return None
+
+
+@dataclass(frozen=True)
+class Raster(RasterInfo):
+    """All pixels of the region's window of one raster file, with its georeferencing."""
+
+    data: np.ndarray  # (band, y, x), the file's own dtype
 
 
 def input_files(region: dict[str, Any], modality: str) -> list[Path]:
@@ -103,36 +120,84 @@ def read_raster(path: Path, outline: BaseGeometry) -> Raster:
     """Open ``path``, check CRS and overlap with ``outline`` (lon/lat), and read the window
     that covers the region plus a margin of ``REGION_MARGIN_PX`` pixels.
 
-    A whole Sentinel-1 GRD scene is ~25000 x 17000 pixels; reading only the region keeps
-    memory to what the stage needs. Every block of that window is decoded, so a truncated or
-    corrupt file fails here and not later in a stage that trusts the file.
+    Reading only the region keeps memory to what the stage needs; a reader of whole
+    Sentinel-1 or Sentinel-2 scenes uses :func:`region_blocks` instead. Every block of the
+    window is decoded, so a truncated or corrupt file fails here and not later in a stage
+    that trusts the file.
     """
+    with region_blocks(path, outline) as scene:
+        # one block: the whole window
+        ((_, data),) = scene.blocks(block_px=max(scene.info.height, scene.info.width))
+    info = {field.name: getattr(scene.info, field.name) for field in fields(RasterInfo)}
+    return Raster(**info, data=data)
+
+
+class RegionBlocks:
+    """The region's window of an open raster, read block by block (see region_blocks)."""
+
+    def __init__(self, src: rasterio.io.DatasetReader, window: Window, info: RasterInfo):
+        self._src, self.window, self.info = src, window, info
+
+    def blocks(self, block_px: int | None = None) -> Iterator[tuple[Window, np.ndarray]]:
+        """(window within the region's window, data (band, h, w)) for every block of
+        ``block_px`` (default ``BLOCK_PX``) in row order; a block that cannot be decoded is
+        refused with the file's name."""
+        block_px = block_px or BLOCK_PX
+        for row in range(0, self.info.height, block_px):
+            for col in range(0, self.info.width, block_px):
+                inner = Window(col, row, min(block_px, self.info.width - col),
+                               min(block_px, self.info.height - row))
+                source = Window(self.window.col_off + col, self.window.row_off + row,
+                                inner.width, inner.height)
+                try:
+                    data = self._src.read(window=source)
+                except (RasterioError, OSError) as error:
+                    raise _unreadable(self.info.path, error) from error
+                yield inner, data
+
+
+@contextmanager
+def region_blocks(path: Path, outline: BaseGeometry) -> Iterator[RegionBlocks]:
+    """Open ``path``, check its CRS and overlap with ``outline`` (lon/lat), and give the
+    window covering the region plus ``REGION_MARGIN_PX`` pixels, to be read block by block."""
     try:
-        with rasterio.open(path) as src:
+        src = rasterio.open(path)
+    except (RasterioError, OSError) as error:
+        raise _unreadable(path, error) from error
+    with src:
+        try:
             if src.crs is None:
                 _refuse_without_crs(path, has_gcps=bool(src.gcps[0]))
             check_overlap(path, src.crs, tuple(src.bounds), outline)
             window = _region_window(src, outline)
-            raster = Raster(
-                path=Path(path),
-                data=src.read(window=window),
-                crs=src.crs,
-                transform=src.window_transform(window),
-                nodata=src.nodata,
-                descriptions=tuple(src.descriptions),
-                units=tuple(src.units),
-                tags=src.tags(),
+            info = RasterInfo(
+                path=Path(path), crs=src.crs, transform=src.window_transform(window),
+                nodata=src.nodata, descriptions=tuple(src.descriptions),
+                units=tuple(src.units), tags=src.tags(),
                 band_tags=tuple(src.tags(band) for band in range(1, src.count + 1)),
-                scales=tuple(src.scales),
-                offsets=tuple(src.offsets),
+                scales=tuple(src.scales), offsets=tuple(src.offsets), count=src.count,
+                height=int(window.height), width=int(window.width),
             )
-    except (RasterioError, OSError) as error:
-        raise InputError(
-            path,
-            f"cannot read it as a raster ({error})",
-            "the file is truncated, corrupt or not a raster; download or export it again",
-        ) from error
-    return raster
+        except (RasterioError, OSError) as error:
+            raise _unreadable(path, error) from error
+        yield RegionBlocks(src, window, info)
+
+
+def _unreadable(path: Path, error: Exception) -> InputError:
+    return InputError(
+        path,
+        f"cannot read it as a raster ({error})",
+        "the file is truncated, corrupt or not a raster; download or export it again",
+    )
+
+
+def sample_grid(window: Window, height: int, width: int) -> tuple[slice, slice]:
+    """Rows and columns of a block (at ``window`` in a ``height`` x ``width`` window) that
+    belong to the regular sample of at most ``SAMPLE_PX`` pixels: all of them when the
+    window is small, so its statistics are exact."""
+    step = max(1, math.ceil(math.sqrt(height * width / SAMPLE_PX)))
+    return (slice((-window.row_off) % step, None, step),
+            slice((-window.col_off) % step, None, step))
 
 
 def _refuse_without_crs(path: Path, has_gcps: bool) -> None:
@@ -214,12 +279,33 @@ def write_geotiff(
 ) -> None:
     """Write ``data`` (band, y, x) as a tiled DEFLATE GeoTIFF with band names and units."""
     count, height, width = data.shape
+    with open_geotiff(path, count, height, width, data.dtype, crs, transform, descriptions,
+                      nodata, units, tags) as dst:
+        dst.write(data)
+
+
+@contextmanager
+def open_geotiff(
+    path: Path,
+    count: int,
+    height: int,
+    width: int,
+    dtype: Any,
+    crs: CRS,
+    transform: Affine,
+    descriptions: list[str],
+    nodata: float,
+    units: list[str] | None = None,
+    tags: dict[str, str] | None = None,
+) -> Iterator[rasterio.io.DatasetWriter]:
+    """A tiled DEFLATE GeoTIFF open for writing (by windows), with band names and units."""
+    dtype = np.dtype(dtype)
     profile = {
         "driver": "GTiff",
         "width": width,
         "height": height,
         "count": count,
-        "dtype": data.dtype,
+        "dtype": dtype,
         "crs": crs,
         "transform": transform,
         "nodata": nodata,
@@ -228,15 +314,15 @@ def write_geotiff(
         "blockysize": _BLOCK_PX,
         "compress": "deflate",
         # floating-point predictor suits smooth float fields; horizontal suits integers
-        "predictor": 3 if np.issubdtype(data.dtype, np.floating) else 2,
+        "predictor": 3 if np.issubdtype(dtype, np.floating) else 2,
     }
     with rasterio.open(path, "w", **profile) as dst:
-        dst.write(data)
         dst.descriptions = tuple(descriptions)
         if units is not None:
             dst.units = tuple(units)
         if tags:
             dst.update_tags(**tags)
+        yield dst
 
 
 _TIFF_DATETIME = re.compile(r"^(\d{4}):(\d{2}):(\d{2})[ T](\d{2}:\d{2}:\d{2})$")
@@ -259,7 +345,7 @@ def parse_time(text: str) -> datetime:
     return stamp.to_pydatetime()
 
 
-def time_from_tags(raster: Raster, names: tuple[str, ...]) -> datetime | None:
+def time_from_tags(raster: RasterInfo, names: tuple[str, ...]) -> datetime | None:
     """The time in the first present tag of ``names``; a malformed value is refused."""
     for name in names:
         value = raster.tag(name)

@@ -18,17 +18,19 @@ import numpy as np
 from floodkd.errors import InputError
 from floodkd.ingest.plausibility import check_cross_polarisation
 from floodkd.ingest.rasters import (
-    Raster,
+    RasterInfo,
+    RegionBlocks,
     check_unique_times,
     input_files,
     nodata_mask,
+    open_geotiff,
     parse_time,
-    read_raster,
+    region_blocks,
+    sample_grid,
     time_from_tags,
     time_iso,
     time_stamp,
     write_csv,
-    write_geotiff,
 )
 from floodkd.ingest.times import listed_time
 from floodkd.region import region_outline
@@ -61,7 +63,7 @@ def to_db(linear_power: np.ndarray) -> np.ndarray:
     return decibels
 
 
-def find_polarisations(raster: Raster, band_order: list[str] | None) -> dict[str, int]:
+def find_polarisations(raster: RasterInfo, band_order: list[str] | None) -> dict[str, int]:
     """Band index (0-based) of VV and VH, by band description or else by the config order."""
     by_description: dict[str, int] = {}
     for index, description in enumerate(raster.descriptions):
@@ -72,11 +74,11 @@ def find_polarisations(raster: Raster, band_order: list[str] | None) -> dict[str
     if all(p in by_description for p in POLARISATIONS):
         return by_description
     if band_order:
-        if len(band_order) > raster.data.shape[0]:
+        if len(band_order) > raster.count:
             raise InputError(
                 raster.path,
                 f"config inputs.sar.bands lists {len(band_order)} bands but the file has "
-                f"{raster.data.shape[0]}",
+                f"{raster.count}",
                 "list only the bands the file holds, in order",
             )
         by_order = {name: index for index, name in enumerate(band_order)}
@@ -122,7 +124,7 @@ def check_unit(path: Path, values: np.ndarray, unit: str) -> None:
             )
 
 
-def acquisition_time(raster: Raster, times: dict[str, str]) -> datetime:
+def acquisition_time(raster: RasterInfo, times: dict[str, str]) -> datetime:
     """Acquisition start: from an S1 file name, a tag, or the config table ``times``."""
     match = _S1_NAME_TIME.search(raster.path.name)
     if match:
@@ -145,43 +147,64 @@ def acquisition_time(raster: Raster, times: dict[str, str]) -> datetime:
     )
 
 
-def backscatter_db(raster: Raster, bands: dict[str, int], unit: str) -> np.ndarray:
-    """(VV, VH) sigma0 in dB, float32, NaN where the file holds no data."""
-    stack = np.empty((len(POLARISATIONS),) + raster.data.shape[1:], dtype=np.float32)
+def masked_backscatter(data: np.ndarray, nodata: float | None, bands: dict[str, int],
+                       unit: str) -> np.ndarray:
+    """(VV, VH) of a block of the file (band, y, x) as float32 in the file's unit, NaN where
+    it holds no data."""
+    stack = np.empty((len(POLARISATIONS),) + data.shape[1:], dtype=np.float32)
     for out_index, polarisation in enumerate(POLARISATIONS):
-        band = raster.data[bands[polarisation]]
-        missing = nodata_mask(band, raster.nodata) | ~np.isfinite(band)
+        band = data[bands[polarisation]]
+        missing = nodata_mask(band, nodata) | ~np.isfinite(band)
         if unit == "linear":
             missing |= band == 0  # zero power is how GRD products mark the swath edge
         stack[out_index] = np.where(missing, np.nan, band)
-    check_unit(raster.path, stack[np.isfinite(stack)], unit)
-    if unit == "linear":
-        stack = to_db(stack)
-    return stack.astype(np.float32)
+    return stack
+
+
+def write_scene_db(scene: RegionBlocks, bands: dict[str, int], unit: str, path: Path,
+                   tags: dict[str, str]) -> np.ndarray:
+    """Write the scene's (VV, VH) sigma0 in dB to ``path`` block by block; returns the
+    regular sample of the masked values, in the file's unit (2, n), for the checks."""
+    info = scene.info
+    samples = []
+    with open_geotiff(path, len(POLARISATIONS), info.height, info.width, np.float32, info.crs,
+                      info.transform, list(POLARISATIONS), nodata=np.nan, units=["dB", "dB"],
+                      tags=tags) as dst:
+        for window, block in scene.blocks():
+            stack = masked_backscatter(block, info.nodata, bands, unit)
+            rows, cols = sample_grid(window, info.height, info.width)
+            samples.append(stack[:, rows, cols].reshape(len(POLARISATIONS), -1))
+            dst.write(to_db(stack) if unit == "linear" else stack, window=window)
+    return np.concatenate(samples, axis=1)
 
 
 def ingest(region: dict[str, Any], out_dir: Path) -> None:
-    """Read every SAR file of ``region`` and write per-scene dB GeoTIFFs + scenes.csv."""
+    """Read every SAR file of ``region`` and write per-scene dB GeoTIFFs + scenes.csv.
+
+    Each scene is converted block by block (``region_blocks``), so memory stays bounded for
+    a region as large as a whole scene; the unit and polarisation checks read a regular
+    sample of its pixels (all of them for a region under ``SAMPLE_PX``), and a scene that
+    fails them leaves nothing behind (the CLI's output folder is atomic).
+    """
     options = region["inputs"]["sar"]
     unit = options.get("unit", "dB")
     outline = region_outline(region)
     scenes: list[dict[str, Any]] = []
     times: dict[Path, datetime] = {}
     for path in input_files(region, "sar"):
-        raster = read_raster(path, outline)
-        bands = find_polarisations(raster, options.get("bands"))
-        time = acquisition_time(raster, options.get("times", {}))
-        times[path] = time
-        check_unique_times(times)
-        sigma0_db = backscatter_db(raster, bands, unit)
-        check_cross_polarisation(path, sigma0_db[0], sigma0_db[1], _SWAPPED_FIX)
-        name = f"{time_stamp(time)}.tif"
-        write_geotiff(
-            out_dir / name, sigma0_db, raster.crs, raster.transform, list(POLARISATIONS),
-            nodata=np.nan, units=["dB", "dB"],
-            tags={"ACQUISITION_START_TIME": f"{time_iso(time)}Z", "QUANTITY": "sigma0",
-                  "SOURCE_FILE": str(path), "SOURCE_UNIT": unit},
-        )
+        with region_blocks(path, outline) as scene:
+            bands = find_polarisations(scene.info, options.get("bands"))
+            time = acquisition_time(scene.info, options.get("times", {}))
+            times[path] = time
+            check_unique_times(times)
+            name = f"{time_stamp(time)}.tif"
+            sample = write_scene_db(
+                scene, bands, unit, out_dir / name,
+                tags={"ACQUISITION_START_TIME": f"{time_iso(time)}Z", "QUANTITY": "sigma0",
+                      "SOURCE_FILE": str(path), "SOURCE_UNIT": unit})
+        check_unit(path, sample[np.isfinite(sample)], unit)
+        sample_db = to_db(sample) if unit == "linear" else sample
+        check_cross_polarisation(path, sample_db[0], sample_db[1], _SWAPPED_FIX)
         scenes.append({"time": time_iso(time), "file": name, "source": str(path)})
         log.info("sar: %s -> %s", path, name)
     write_csv(out_dir / "scenes.csv", scenes, ["time", "file", "source"])
