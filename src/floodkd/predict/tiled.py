@@ -131,15 +131,21 @@ def predict_row_bands(
             key = (window.height, window.width)
             if key not in weights_cache:
                 weights_cache[key] = blend_weights(window.height, window.width, overlap_px)
-            valid = np.all(np.isfinite(samples), axis=0)
-            weight = np.where(valid, weights_cache[key], 0.0)
-            moments = _tile_moments_valid(samples, valid)
+            valid = np.isfinite(samples).all(axis=0)
             r0 = window.row_off - top
             rows_slice = slice(r0, r0 + window.height)
             cols_slice = slice(window.col_off, window.col_off + window.width)
-            moment_sums[:, rows_slice, cols_slice] += weight * moments
+            if valid.all():  # the usual tile: no masking copies
+                weight = weights_cache[key]
+                moments = tile_moments(samples)
+                flags[rows_slice, cols_slice] |= inputs_used.astype(np.uint16, copy=False)
+            else:
+                weight = np.where(valid, weights_cache[key], 0.0)
+                moments = _tile_moments_valid(samples, valid)
+                flags[rows_slice, cols_slice] |= np.where(valid, inputs_used, 0).astype(np.uint16)
+            moments *= weight
+            moment_sums[:, rows_slice, cols_slice] += moments
             weight_sum[rows_slice, cols_slice] += weight
-            flags[rows_slice, cols_slice] |= np.where(valid, inputs_used, 0).astype(np.uint16)
             if on_tile is not None:
                 on_tile(window)
     last = rows - top
@@ -177,8 +183,11 @@ def _finalise(
 def _check_prediction(
     window: Window, samples: np.ndarray, inputs_used: np.ndarray
 ) -> tuple[np.ndarray, np.ndarray]:
-    """The callable's output as arrays of the window's size, or a ValueError saying what is off."""
-    samples = np.asarray(samples, dtype=np.float64)
+    """The callable's output as arrays of the window's size, or a ValueError saying what is off.
+    Float samples keep their dtype (the moments sum them in float64)."""
+    samples = np.asarray(samples)
+    if not np.issubdtype(samples.dtype, np.floating):
+        samples = samples.astype(np.float64)
     inputs_used = np.asarray(inputs_used)
     expected = (window.height, window.width)
     if samples.ndim != 3 or samples.shape[1:] != expected or samples.shape[0] < 1:
@@ -187,8 +196,7 @@ def _check_prediction(
     if inputs_used.shape != expected:
         raise ValueError(f"predict_window{window} returned inputs_used of shape "
                          f"{inputs_used.shape}, expected {expected}")
-    finite = samples[np.isfinite(samples)]
-    if finite.size and (finite.min() < 0.0 or finite.max() > 1.0):
+    if (samples < 0.0).any() or (samples > 1.0).any():  # NaN compares False: no prediction
         raise ValueError(f"predict_window{window} returned probabilities outside [0, 1]")
     return samples, inputs_used
 
