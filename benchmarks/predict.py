@@ -2,9 +2,12 @@
 
 For the student (one model, one pass) and the radar teacher, both with random weights built
 from their default configs, over three square regions spanning 16x in area, each run in its
-own subprocess so peak RSS is that run's alone. Time is split into reading inputs (here:
-making the window's input arrays, as the cube reader would hand them over), model compute and
-writing outputs (blending, COG, style, STAC, quicklook: the rest of the wall time).
+own subprocess so peak RSS is that run's alone; beside them, at the largest region, the
+whole student ensemble as the maps use it (``ENSEMBLE_MEMBERS`` members x ``MC_SAMPLES``
+MC-dropout draws, the training and predict defaults) through ``StudentEnsemble``. Time is
+split into reading inputs (here: making the window's input arrays, as the cube reader would
+hand them over), model compute and writing outputs (blending, COG, style, STAC, quicklook:
+the rest of the wall time).
 
     .venv/bin/python benchmarks/predict.py            # writes benchmarks/results/predict.json
 """
@@ -24,6 +27,7 @@ from pathlib import Path
 
 SIZES_PX = (512, 1024, 2048)  # square regions: 1x, 4x, 16x the area
 TILE_PX, OVERLAP_PX = 256, 32
+ENSEMBLE_MEMBERS, MC_SAMPLES = 3, 4  # training.ensemble_members, predict.mc_samples defaults
 RESULTS = Path(__file__).parent / "results" / "predict.json"
 
 
@@ -34,6 +38,7 @@ def run_one(model_name: str, size_px: int, device: str) -> dict:
     from affine import Affine
     from odc.geo.geobox import GeoBox
 
+    from floodkd.distill.inference import StudentEnsemble
     from floodkd.grid import RegionGrid
     from floodkd.models.channels import STUDENT_CHANNELS
     from floodkd.models.student import FloodStudent, StudentConfig
@@ -44,6 +49,12 @@ def run_one(model_name: str, size_px: int, device: str) -> dict:
     torch.set_num_threads(max(torch.get_num_threads(), 1))
     if model_name == "student":
         model = FloodStudent(StudentConfig()).eval().to(device)
+    elif model_name == "ensemble":
+        members = []
+        for seed in range(ENSEMBLE_MEMBERS):
+            torch.manual_seed(seed)
+            members.append(FloodStudent(StudentConfig()).eval().to(device))
+        model = StudentEnsemble(members, 1.0, torch.device(device))
     else:
         model = RadarTeacher(TeacherConfig()).eval().to(device)
     rng = np.random.default_rng(0)
@@ -51,19 +62,24 @@ def run_one(model_name: str, size_px: int, device: str) -> dict:
 
     def predict_window(row_off, col_off, height, width):
         start = time.perf_counter()
-        channels = len(STUDENT_CHANNELS) if model_name == "student" else 3
+        channels = 3 if model_name == "teacher" else len(STUDENT_CHANNELS)
         image = torch.from_numpy(rng.standard_normal((1, channels, height, width), np.float32))
         timings["read_s"] += time.perf_counter() - start
         start = time.perf_counter()
         with torch.inference_mode():
             image = image.to(device)
-            if model_name == "student":
+            if model_name == "ensemble":
+                batch = {"student_image": image, "presence": torch.ones((1, 3)),
+                         "gauge_history": torch.zeros((1, 2, 72))}
+                prob = model.predict_probabilities(batch, MC_SAMPLES)[:, 0]  # (S, h, w)
+            elif model_name == "student":
                 presence = torch.ones((1, 3), device=device)
                 history = torch.zeros((1, 2, 72), device=device)
                 logits, _ = model(image, presence, history)
             else:
                 logits, _ = model(image)
-            prob = torch.softmax(logits, dim=1)[:, 1].cpu().numpy()
+            if model_name != "ensemble":
+                prob = torch.softmax(logits, dim=1)[:, 1].cpu().numpy()
         if device == "cuda":
             torch.cuda.synchronize()
         timings["compute_s"] += time.perf_counter() - start
@@ -81,6 +97,7 @@ def run_one(model_name: str, size_px: int, device: str) -> dict:
     megapixels = size_px * size_px / 1e6
     return {
         "model": model_name, "device": device, "size_px": size_px, "megapixels": megapixels,
+        "samples_per_pixel": ENSEMBLE_MEMBERS * MC_SAMPLES if model_name == "ensemble" else 1,
         "total_s": total, "read_s": timings["read_s"], "compute_s": timings["compute_s"],
         "write_s": total - timings["read_s"] - timings["compute_s"],
         "megapixels_per_s": megapixels / total,
@@ -113,6 +130,12 @@ def main() -> None:
                 )
                 runs.append(json.loads(result.stdout.strip().splitlines()[-1]))
                 print(json.dumps(runs[-1]), flush=True)
+        result = subprocess.run(
+            [sys.executable, __file__, "--one", "ensemble", str(args.sizes[-1]), device],
+            check=True, capture_output=True, text=True,
+        )
+        runs.append(json.loads(result.stdout.strip().splitlines()[-1]))
+        print(json.dumps(runs[-1]), flush=True)
     largest = {(r["model"], r["device"]): r for r in runs if r["size_px"] == args.sizes[-1]}
     smallest = {(r["model"], r["device"]): r for r in runs if r["size_px"] == args.sizes[0]}
     summary = {
@@ -132,6 +155,10 @@ def main() -> None:
         "memory_growth_ratio": largest[("student", "cpu")]["peak_rss_mib"]
         / smallest[("student", "cpu")]["peak_rss_mib"],
         "area_ratio": (args.sizes[-1] / args.sizes[0]) ** 2,
+        # the maps' whole ensemble (members x MC draws) over one student model, largest region
+        "ensemble_vs_student_time": largest[("ensemble", "cpu")]["total_s"]
+        / largest[("student", "cpu")]["total_s"],
+        "device": devices[-1],
         "runs": runs,
     }
     args.out.parent.mkdir(parents=True, exist_ok=True)
