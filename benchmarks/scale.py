@@ -152,7 +152,11 @@ def summarise(runs: list[dict], sizes: list[int]) -> dict:
                 / by_size[small]["peak_rss_mib"],
             }
     met = {key: all(g[key] <= limit for g in growth.values()) for key, limit in TARGETS.items()}
-    return {"stages": table, "growth": growth, "targets": TARGETS, "targets_met": met}
+    finished = all(run.get("finished", True) for run in runs)
+    # a run that stopped early has no figures for its later stages: the targets cover only
+    # the stages measured at both ends, and say so
+    return {"stages": table, "growth": growth, "targets": TARGETS, "targets_met": met,
+            "all_runs_finished": finished, "stages_with_growth": sorted(growth)}
 
 
 def device() -> str:
@@ -183,6 +187,7 @@ def main() -> None:
     parser.add_argument("--out", type=Path, default=RESULTS)
     parser.add_argument("--partial", action="store_true",
                         help="run these sizes only, for a later --summarise (needs --workdir)")
+    parser.add_argument("--note", default="", help="a sentence on how the runs went")
     parser.add_argument("--summarise", type=Path, nargs="+", metavar="DIR",
                         help="write the JSON from these finished run folders; run nothing")
     args = parser.parse_args()
@@ -202,7 +207,7 @@ def main() -> None:
         if args.partial:
             return  # one size of several invocations: --summarise writes the JSON
     report = {
-        "benchmark": "whole workflow at growing region sizes",
+        "benchmark": "whole workflow at growing region sizes", "note": args.note,
         "created_utc": started, "sizes_px": sizes, "area_growth": (sizes[-1] / sizes[0]) ** 2,
         "config": runs[0]["config"], "repeats": args.repeats, "cores": args.cores,
         "device": device(),
