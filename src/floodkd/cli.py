@@ -28,6 +28,9 @@ COMMANDS = {
     "manifest": ("floodkd.manifest.cli", "write the content manifest of a folder output"),
     "report": ("floodkd.report.cli", "write a region's results as one standalone HTML page"),
     "risk": ("floodkd.risk.cli", "return levels of the gauges and sea-level change per scenario"),
+    "exposure": ("floodkd.risk.exposure_cli", "flood probability and annual exceedance of "
+                 "each asset per scenario"),
+    "plan": ("floodkd.risk.plan_cli", "actions per zone from the latest conditions"),
 }
 
 
