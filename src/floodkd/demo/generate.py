@@ -24,6 +24,7 @@ from shapely.geometry import Polygon, shape
 from floodkd import __version__
 from floodkd.atomic import atomic_dir
 from floodkd.demo import gcm, hydro, sensors
+from floodkd.demo.assets import write_assets
 from floodkd.demo.fields import fbm, stream
 from floodkd.demo.regions import DEMO_REGIONS, PERIOD_END, PERIOD_START, RegionSpec
 from floodkd.demo.terrain import DEM_NODATA, Cover, Terrain, degrade_to_dem, true_terrain
@@ -175,6 +176,8 @@ def _write_region(
     else:
         label_times = _write_sparse_labels(folder, spec, seed, grid, radar, add)
     stations = _write_gauges(folder, spec, seed, terrain, ext_transform, model, add)
+    if spec.role == "target":  # what a planning office maps its exposure and plan on
+        write_assets(folder, terrain, inner, grid, stream(seed, spec.name, "assets"), add)
 
     return {
         "role": spec.role,
