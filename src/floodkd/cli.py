@@ -30,6 +30,7 @@ COMMANDS = {
     "risk": ("floodkd.risk.cli", "return levels of the gauges and sea-level change per scenario"),
     "exposure": ("floodkd.risk.exposure_cli", "flood probability and annual exceedance of "
                  "each asset per scenario"),
+    "plan": ("floodkd.risk.plan_cli", "actions per zone from the latest conditions"),
 }
 
 
