@@ -32,6 +32,7 @@ include: "workflow/rules/distill.smk"
 include: "workflow/rules/predict.smk"
 include: "workflow/rules/risk.smk"
 include: "workflow/rules/evaluate.smk"
+include: "workflow/rules/impact.smk"
 include: "workflow/rules/report.smk"
 
 

@@ -218,11 +218,56 @@ def truth_files(wildcards):
     return sorted(glob.glob(pattern)) if pattern else []
 
 
+def exposure_maps(wildcards):
+    """Every scenario map of a region that exposure reads (only observed for model: teacher)."""
+    scenarios = (["observed"] if region_model(wildcards.region) == "teacher"
+                 else list(config["predict"]["scenarios"]))
+    return [f"{RESULTS}/{wildcards.region}/maps/flood_{kind}_{scenario}.tif"
+            for scenario in scenarios for kind in ("probability", "uncertainty")]
+
+
+def exposure_settings(wildcards):
+    region = config["regions"][wildcards.region]
+    return settings_hash([config["exposure"], config["predict"]["scenarios"],
+                          region.get("assets"), region_model(wildcards.region)])
+
+
+def plan_settings(wildcards):
+    region = config["regions"][wildcards.region]
+    return settings_hash([config["plan"], config["exposure"], config["predict"]["mc_samples"],
+                          region.get("assets"), region.get("zones"),
+                          region_model(wildcards.region)])
+
+
+def plan_inputs(wildcards):
+    """The plan's optional inputs: the teacher (for a radar pass at the latest time) where
+    source regions train one, the return levels where a rule of the workflow writes them,
+    and the region's assets and zones files where config names them."""
+    region = config["regions"][wildcards.region]
+    inputs = {key: region[key] for key in ("assets", "zones") if key in region}
+    if SOURCES:
+        inputs["teacher"] = f"{RESULTS}/teacher/teacher.safetensors"
+    levels = f"{RESULTS}/{wildcards.region}/risk/return_levels.csv"
+    if any(step.is_producer(levels) for step in workflow.rules):
+        inputs["return_levels"] = levels
+    return inputs
+
+
+def impact_outputs(region):
+    """Exposure (where the region has assets) and the plan of a target region."""
+    outputs = [f"{RESULTS}/{region}/plan.json", f"{RESULTS}/{region}/plan_zones.geojson"]
+    if "assets" in config["regions"][region]:
+        outputs += [f"{RESULTS}/{region}/exposure.gpkg",
+                    f"{RESULTS}/{region}/exposure_summary.csv"]
+    return outputs
+
+
 def all_outputs():
     outputs = []
     for region in REGIONS:
         outputs += [f"{RESULTS}/{region}/cube.zarr", f"{RESULTS}/{region}/tiles.parquet"]
     for region in TARGETS:
+        outputs += impact_outputs(region)
         if region_model(region) == "teacher":  # radar-only: the observed pass, no student
             outputs += [f"{RESULTS}/{region}/maps/flood_{kind}_observed.tif"
                         for kind in ("probability", "uncertainty")]
