@@ -6,7 +6,10 @@ import json
 import re
 from pathlib import Path
 
+import geopandas as gpd
 import numpy as np
+import pandas as pd
+import pyogrio
 import pytest
 import rasterio
 import xarray as xr
@@ -58,6 +61,23 @@ def test_metrics_name_every_model(coast):
     assert 0 < metrics["label_fraction"] < 0.2
 
 
+def test_exposure_and_plan_of_the_target(coast):
+    results = coast / "results/demo-target"
+    layers = {name for name, _ in pyogrio.list_layers(results / "exposure.gpkg")}
+    assert layers == {"observed", "surge_1m"}
+    assets = gpd.read_file(results / "exposure.gpkg", layer="surge_1m")
+    assert {"class", "building", "p_max", "p_mean", "std_mean"} <= set(assets.columns)
+    assert assets["p_max"].notna().all()
+    summary = pd.read_csv(results / "exposure_summary.csv")
+    assert set(summary["class"]) == {"building", "hospital", "pumping_station", "road"}
+    plan = json.loads((results / "plan.json").read_text())
+    assert plan["conditions"]["models"] in (["student"], ["teacher", "student"])
+    zones = gpd.read_file(results / "plan_zones.geojson")
+    assert len(zones) == len(plan["zones"])  # the demo's zones file, not a grid
+    assert set(zones["name"]) <= {"Polder and dike ring", "Town", "Coast, flats and creeks"}
+    assert all(zone["actions"] for zone in plan["zones"])
+
+
 def test_every_rule_wrote_a_benchmark(coast):
     benchmarks = sorted(p.relative_to(coast / "results/benchmarks").as_posix()
                         for p in (coast / "results/benchmarks").rglob("*.tsv"))
@@ -73,12 +93,16 @@ def test_rerun_without_changes_does_nothing(coast):
 
 
 REPORT = "Writing the report page of demo-target"
-# The consumers of the models: evaluation, both scenarios' maps of the one target, its report.
+EXPOSURE = "Exposure of the assets of demo-target per scenario"
+# The consumers of the models: evaluation, both scenarios' maps of the one target, what reads
+# the maps (the exposure and the plan) and its report.
 MODEL_CONSUMERS = [
     "Evaluating models and baselines on demo-target",
     "Mapping flood probability for demo-target, scenario observed",
     "Mapping flood probability for demo-target, scenario surge_1m",
     REPORT,
+    EXPOSURE,
+    "Planning actions for demo-target from its latest conditions",
 ]
 
 
@@ -98,7 +122,8 @@ def test_a_student_setting_leaves_the_teacher_alone(coast):
 def test_a_scenario_setting_reruns_only_that_map(coast):
     jobs = planned_jobs(coast, "--config",
                         "predict={scenarios: {surge_1m: {water_level_offset_m: 1.5}}}")
-    assert jobs == ["Mapping flood probability for demo-target, scenario surge_1m", REPORT]
+    assert jobs == sorted([EXPOSURE, REPORT,
+                           "Mapping flood probability for demo-target, scenario surge_1m"])
 
 
 def test_the_dask_address_reruns_nothing(coast):
