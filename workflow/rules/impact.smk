@@ -30,7 +30,7 @@ rule exposure:
 rule plan:
     input:
         unpack(plan_inputs),
-        cube=f"{RESULTS}/{{region}}/cube.zarr",
+        cube=lambda wildcards: aligned(wildcards.region, "manifest"),
         probability=f"{RESULTS}/{{region}}/maps/flood_probability_observed.tif",
         uncertainty=f"{RESULTS}/{{region}}/maps/flood_uncertainty_observed.tif",
     output:
@@ -39,6 +39,7 @@ rule plan:
     params:
         config=EFFECTIVE_CONFIG,
         settings=plan_settings,
+        cube=f"{RESULTS}/{{region}}/cube.zarr",
         maps=lambda wildcards, input: os.path.dirname(input.probability),
         # optional inputs as CLI flags: the teacher where sources train one, return levels
         # where the workflow makes them
@@ -59,5 +60,5 @@ rule plan:
         "Planning actions for {wildcards.region} from its latest conditions"
     shell:
         "floodkd plan --config {params.config:q} --region {wildcards.region:q} "
-        "--cube {input.cube:q} --maps {params.maps:q} {params.optional:q} "
+        "--cube {params.cube:q} --maps {params.maps:q} {params.optional:q} "
         "--out {params.out:q} --threads {threads} --log {log:q}"
