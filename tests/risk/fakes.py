@@ -51,14 +51,16 @@ def write_maps(folder: Path, scenario: str, probability: np.ndarray,
 def fake_cube(radar_at_latest: bool, water_level_m: float = 1.2,
               gauge_observed: bool = True) -> xr.Dataset:
     """A cube with two times on the test grid: the latest is a radar pass or an optical
-    scene; land everywhere but the left column (sea); one gauge, ``g1``, at the top left."""
+    scene; land everywhere but the left column (sea); gauges ``g1`` at the top left and
+    ``g0`` at the bottom right."""
     times = np.array(["2024-11-20T22:53:00", "2024-12-02T03:20:00"], dtype="datetime64[ns]")
     rows, cols = SHAPE
     elevation = np.full(SHAPE, 1.5, np.float32)
     elevation[:, 0] = -1.0
     x = TRANSFORM.c + PIXEL_M * (np.arange(cols) + 0.5)
     y = TRANSFORM.f - PIXEL_M * (np.arange(rows) + 0.5)
-    lon, lat = Transformer.from_crs(CRS, "EPSG:4326", always_xy=True).transform(x[0], y[0])
+    lon, lat = Transformer.from_crs(CRS, "EPSG:4326", always_xy=True).transform(
+        [x[0], x[-1]], [y[0], y[-1]])
     plane = np.ones((2, rows, cols), np.float32)
     return xr.Dataset(
         {"radar_present": ("time", np.array([True, radar_at_latest])),
@@ -69,6 +71,6 @@ def fake_cube(radar_at_latest: bool, water_level_m: float = 1.2,
          "elevation_m": (("y", "x"), elevation),
          "water_level_m": (("time", "y", "x"), plane * water_level_m),
          "vv_db": (("time", "y", "x"), plane * -18), "vh_db": (("time", "y", "x"), plane * -25)},
-        coords={"time": times, "x": x, "y": y, "gauge": ["g1"], "gauge_lon": ("gauge", [lon]),
-                "gauge_lat": ("gauge", [lat])},
+        coords={"time": times, "x": x, "y": y, "gauge": ["g1", "g0"],
+                "gauge_lon": ("gauge", list(lon)), "gauge_lat": ("gauge", list(lat))},
     )

@@ -19,9 +19,12 @@ from floodkd.risk import plan_cli
 from floodkd.risk.plan import evaluate_rules
 from tests.risk.fakes import CRS, fake_cube, known_probability, pixel_centre, write_maps
 
-LEVELS = pd.DataFrame({"station": ["g1", "g1"], "return_period_years": [10, 100],
-                       "level_m": [1.0, 1.6], "lower_m": [0.9, 1.4], "upper_m": [1.1, 1.9],
-                       "method": "gev", "record_years": 30})
+# g0, a station whose record was refused, has no levels; g1 is the cube's gauge
+LEVELS = pd.DataFrame({"station": ["g0", "g1", "g1"], "return_period_years": [10, 10, 100],
+                       "level_m": [np.nan, 1.0, 1.6], "lower_m": [np.nan, 0.9, 1.4],
+                       "upper_m": [np.nan, 1.1, 1.9],
+                       "method": ["refused: 0.5 years of observations", "gev", "gev"],
+                       "record_years": [0.5, 30, 30]})
 
 
 def _config(tmp_path, assets=True, **plan):
@@ -68,6 +71,7 @@ def test_zone_belief_and_its_triggers_hold_the_numbers(tmp_path):
     assert bottom_right["belief"]["flood_probability_p90"] == pytest.approx(
         np.percentile(values, 90), abs=1e-4)
     assert bottom_right["belief"]["water_level_over_rp10_m"] == pytest.approx(0.2, abs=1e-4)
+    assert bottom_right["belief"]["return_level_station"] == "g1"  # g0 is nearer, no levels
     fired = {entry["rule"]: entry for entry in bottom_right["actions"]}
     surge = fired["surge above the 10-year level"]
     assert surge["actions"] == ["close floodgates", "warn shipping"]

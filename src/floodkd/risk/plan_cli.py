@@ -273,6 +273,8 @@ def make_plan(config: dict, region_name: str, cube: xr.Dataset, maps_dir: Path,
     level_source = ("gauge observation" if conditions["gauge_observed"] else
                     "tide prediction filling a gauge gap (no surge in it)"
                     if np.isfinite(level_field).any() else None)
+    if return_levels is not None:  # a refused station's rows have no level: skip them
+        return_levels = return_levels[np.isfinite(return_levels["level_m"])]
     stations = set(return_levels["station"]) if return_levels is not None else set()
     nearest = _nearest_station(zones.geometry, cube, stations)
     assets = _assets_on_grid(region, region_name, crs, transform, shape, probability, std)
