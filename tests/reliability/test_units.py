@@ -13,6 +13,7 @@ import rasterio
 import xarray as xr
 import yaml
 
+from floodkd.demo.gcm import gcm_file_name
 from tests.reliability.conftest import SOURCE, TARGET, changes, snapshot
 
 DEMO = Path("data/demo")
@@ -225,8 +226,7 @@ def _scale_netcdf(path: Path, variable: str, factor: float) -> None:
 )
 def test_gcm_fields_in_the_wrong_unit_are_refused(workdir, floodkd_cli, variable, factor,
                                                   message):
-    table = "Omon" if variable == "zos" else "Amon"
-    path = DEMO / "gcm" / f"{variable}_{table}_SYNTH-ESM_historical_r1i1p1f1_gn_200001-201412.nc"
+    path = DEMO / "gcm" / gcm_file_name(variable, "historical")
     units = xr.open_dataset(path, decode_times=False)[variable].attrs["units"]
     _scale_netcdf(path, variable, factor)
     assert xr.open_dataset(path, decode_times=False)[variable].attrs["units"] == units

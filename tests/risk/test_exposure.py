@@ -149,7 +149,8 @@ def test_exposure_cli_run_writes_the_files(tmp_path, monkeypatch):
     assets = _assets_file(tmp_path, name="assets.parquet")
     config = {"regions": {"r": {"role": "target", "bbox": [105, 9, 106, 10],
                                 "inputs": {"sar": {"glob": "data/s1/*.tif"}},
-                                "assets": str(assets)}}}
+                                "assets": str(assets)}},
+              "predict": {"scenarios": {"observed": {}}}}
     (tmp_path / "config.yaml").write_text(yaml.safe_dump(config))
     out = tmp_path / "results" / "r"
     exposure_cli.run(argparse.Namespace(config="config.yaml", region="r", maps=str(maps),
