@@ -269,13 +269,18 @@ def all_outputs():
     for region in TARGETS:
         outputs += impact_outputs(region)
         if region_model(region) == "teacher":  # radar-only: the observed pass, no student
-            outputs += [f"{RESULTS}/{region}/maps/flood_{kind}_observed.tif"
-                        for kind in ("probability", "uncertainty")]
+            outputs += scenario_maps(region, "observed")
             continue
         outputs.append(f"{RESULTS}/{region}/eval/metrics.json")
         outputs.append(f"{RESULTS}/{region}/report/index.html")
         outputs += risk_outputs(region)
         for scenario in config["predict"]["scenarios"]:
-            outputs += [f"{RESULTS}/{region}/maps/flood_{kind}_{scenario}.tif"
-                        for kind in ("probability", "uncertainty")]
+            outputs += scenario_maps(region, scenario)
     return outputs
+
+
+def scenario_maps(region, scenario):
+    """The GeoTIFFs and flood polygons the predict rule writes for one scenario."""
+    maps = [f"{RESULTS}/{region}/maps/flood_{kind}_{scenario}.tif"
+            for kind in ("probability", "uncertainty", "extent", "likelihood")]
+    return maps + [f"{RESULTS}/{region}/maps/flood_extent_{scenario}.gpkg"]

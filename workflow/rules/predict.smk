@@ -1,4 +1,5 @@
-# Stage 6: tiled inference over the whole region, streamed to Cloud-Optimized GeoTIFFs.
+# Stage 6: tiled inference over the whole region, streamed to Cloud-Optimized GeoTIFFs,
+# and the flood extent (classes and polygons) and likelihood made from them.
 rule predict:
     input:
         cube=lambda wildcards: aligned(wildcards.region, "manifest"),
@@ -7,6 +8,9 @@ rule predict:
     output:
         probability=f"{RESULTS}/{{region}}/maps/flood_probability_{{scenario}}.tif",
         uncertainty=f"{RESULTS}/{{region}}/maps/flood_uncertainty_{{scenario}}.tif",
+        extent=f"{RESULTS}/{{region}}/maps/flood_extent_{{scenario}}.tif",
+        extent_polygons=f"{RESULTS}/{{region}}/maps/flood_extent_{{scenario}}.gpkg",
+        likelihood=f"{RESULTS}/{{region}}/maps/flood_likelihood_{{scenario}}.tif",
         probability_quicklook=report(
             f"{RESULTS}/{{region}}/maps/flood_probability_{{scenario}}.png",
             caption="../report/quicklook.rst", category="Maps",

@@ -23,6 +23,7 @@ from floodkd.errors import InputError
 from floodkd.models.checkpoint import weights_sha256
 from floodkd.outputs import check_outputs
 from floodkd.predict import climate_scenario
+from floodkd.predict.extent import ExtentSettings, write_extent_maps
 from floodkd.predict.tiled import INPUT_FLAGS, MapProvenance, count_tiles, write_scenario_maps
 
 __all__ = ["add_arguments", "run", "resolve_scenario", "checkpoint_sha256", "input_flags"]
@@ -213,5 +214,8 @@ def run(args: argparse.Namespace) -> None:
             tile_px=int(settings["tile_px"]), overlap_px=int(settings["overlap_px"]),
             on_tile=lambda _window: progress.update(), **bands,
         )
-    log.info("wrote %s and %s at %s", written.probability, written.uncertainty,
+    extent = write_extent_maps(written.probability, written.uncertainty, cube["elevation_m"],
+                               ExtentSettings.from_config(config))
+    log.info("wrote %s, %s, %s, %s and %s at %s", written.probability, written.uncertainty,
+             extent.extent, extent.polygons, extent.likelihood,
              datetime.now(UTC).isoformat(timespec="seconds"))

@@ -1,4 +1,5 @@
-"""QGIS layer styles (.qml) so a map opens styled: a pseudocolour ramp over a fixed range."""
+"""QGIS layer styles (.qml) so a map opens styled: a pseudocolour ramp over a fixed range, or
+a palette of classes."""
 
 from __future__ import annotations
 
@@ -8,7 +9,7 @@ from xml.etree import ElementTree as ET
 
 from floodkd.atomic import atomic_path
 
-__all__ = ["PROBABILITY_RAMP", "UNCERTAINTY_RAMP", "pseudocolor_qml", "write_qml"]
+__all__ = ["PROBABILITY_RAMP", "UNCERTAINTY_RAMP", "pseudocolor_qml", "paletted_qml", "write_qml"]
 
 # (fraction of the range, hex colour): light dry land -> deep water blue (ColorBrewer-like)
 PROBABILITY_RAMP: tuple[tuple[float, str], ...] = (
@@ -64,6 +65,29 @@ def pseudocolor_qml(
             "alpha": "255", "value": repr(value), "label": f"{value:.{label_precision}f}",
             "color": colour,
         })
+    return _finish(qgis, pipe)
+
+
+def paletted_qml(band: int, classes: Sequence[tuple[int, str, str]]) -> str:
+    """A QGIS 3 style (paletted, one colour per value) for ``band``: ``classes`` are
+    (value, hex colour, label); values not listed (e.g. nodata) are not drawn."""
+    qgis = ET.Element("qgis", {"version": "3.28.0", "styleCategories": "AllStyleCategories"})
+    pipe = ET.SubElement(qgis, "pipe")
+    renderer = ET.SubElement(pipe, "rasterrenderer", {
+        "type": "paletted", "band": str(band), "opacity": "1", "alphaBand": "-1",
+        "nodataColor": "",
+    })
+    ET.SubElement(renderer, "rasterTransparency")
+    palette = ET.SubElement(renderer, "colorPalette")
+    for value, colour, label in classes:
+        ET.SubElement(palette, "paletteEntry", {
+            "value": str(value), "color": colour, "alpha": "255", "label": label,
+        })
+    return _finish(qgis, pipe)
+
+
+def _finish(qgis: ET.Element, pipe: ET.Element) -> str:
+    """Add the pipe's neutral filters and serialise the style."""
     ET.SubElement(pipe, "brightnesscontrast", {"brightness": "0", "contrast": "0", "gamma": "1"})
     ET.SubElement(pipe, "huesaturation", {"saturation": "0", "grayscaleMode": "0",
                                           "colorizeOn": "0"})

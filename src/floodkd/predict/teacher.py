@@ -3,9 +3,10 @@
 ``floodkd predict --model teacher`` (or ``model: teacher`` in the region's config block) maps
 a region that has nothing but Sentinel-1, as the Copernicus Global Flood Monitoring service
 does: no DEM, no optical, no gauges. It writes the same products as the student path
-(probability and uncertainty COGs, QGIS styles, STAC Items, quicklooks). Scenario
-``observed`` is the latest radar pass; water-level scenarios need the student, which reads
-the water level, and are refused here. Uncertainty comes from MC dropout of the one teacher.
+(probability and uncertainty COGs, QGIS styles, STAC Items, quicklooks; extent, flood polygons
+and likelihood). Scenario ``observed`` is the latest radar pass; water-level scenarios need the
+student, which reads the water level, and are refused here. Uncertainty comes from MC dropout
+of the one teacher.
 """
 
 from __future__ import annotations
@@ -29,6 +30,7 @@ from floodkd.grid import RegionGrid
 from floodkd.models.channels import teacher_image
 from floodkd.models.checkpoint import load_checkpoint, weights_sha256
 from floodkd.models.teacher import RadarTeacher
+from floodkd.predict.extent import ExtentSettings, write_extent_maps
 from floodkd.predict.tiled import (
     INPUT_FLAGS,
     MapFiles,
@@ -116,7 +118,7 @@ def map_with_teacher(
     region = region_config(config, region_name)
     weights = teacher_dir / TEACHER_WEIGHTS
     teacher, meta = load_checkpoint(RadarTeacher, weights)
-    cube = open_cube(cube_path, required=("vv_db", "vh_db", "radar_present"))
+    cube = open_cube(cube_path, required=("vv_db", "vh_db", "radar_present", "elevation_m"))
     grid = RegionGrid.from_config(config, region_name)
     if not grid.same_as(RegionGrid.from_dataset(cube)):
         raise InputError(cube_path, "the cube is not on the region grid of the config",
@@ -141,10 +143,14 @@ def map_with_teacher(
     log.info("radar-only map of %s from the pass of %s: %s x %s px, %d tiles on %s",
              region_name, when.isoformat(), *grid.shape, total, device)
     with tqdm(total=total, unit="tile", desc=f"predict {scenario} (teacher)") as progress:
-        return write_scenario_maps(
+        written = write_scenario_maps(
             grid, predict_window, out_dir, provenance, outline_lonlat=region_outline(region),
             tile_px=tile_px, overlap_px=overlap_px, on_tile=lambda _window: progress.update(),
         )
+    # a radar-only cube has elevation_m all missing: no sea class, the rest as for the student
+    write_extent_maps(written.probability, written.uncertainty, cube["elevation_m"],
+                      ExtentSettings.from_config(config))
+    return written
 
 
 def run(args: argparse.Namespace, config: dict[str, Any]) -> None:
