@@ -175,4 +175,5 @@ def test_changed_tide_file_reruns_only_what_depends_on_it(coast):
     # the teacher reads only the source region
     assert planned_jobs(coast) == sorted([
         "Ingesting tide of demo-target", "Aligning demo-target onto its region grid",
+        "Fitting tide-gauge extremes of demo-target",
         "Distilling the teacher into the student ensemble for demo-target", *MODEL_CONSUMERS])

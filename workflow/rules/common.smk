@@ -126,8 +126,11 @@ def report_extras(wildcards):
 
 def climate_settings(wildcards):
     """The climate block, the region's place and the scenarios' (experiment, horizon)."""
+    pairs = sorted({(spec["experiment"], spec["horizon"])
+                    for spec in config["predict"]["scenarios"].values()
+                    if spec and "experiment" in spec})
     return settings_hash([config["risk"]["climate"], config["risk"]["extremes"]["confidence"],
-                          region_place(wildcards.region), config["predict"]["scenarios"]])
+                          region_place(wildcards.region), pairs])
 
 
 def sea_level_table():
