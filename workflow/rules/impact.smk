@@ -3,6 +3,9 @@
 rule exposure:
     input:
         maps=exposure_maps,
+        # not read: after an align that rewrote the cube identically, Snakemake re-evaluates
+        # only jobs whose inputs name the checkpoint; without it this job would rerun
+        cube=lambda wildcards: aligned(wildcards.region, "manifest"),
         assets=lambda wildcards: config["regions"][wildcards.region]["assets"],
     output:
         exposure=f"{RESULTS}/{{region}}/exposure.gpkg",
