@@ -97,7 +97,7 @@ def test_history_order_and_gaps():
     assert np.isnan(hist[1, 0, :2]).all() and np.isnan(hist[2]).all()
 
 
-def test_gcm_longitudes_0_360_west_of_greenwich():
+def test_gcm_longitudes_0_360_west_of_greenwich(caplog):
     """A region at 1.5 deg W read from a 0..360 GCM gets the value of its own longitude."""
     grid = RegionGrid.from_outline(box(-1.51, 50.0, -1.50, 50.01), 10.0)
     lon360 = np.arange(0.5, 360, 1.0)
@@ -114,6 +114,10 @@ def test_gcm_longitudes_0_360_west_of_greenwich():
     stack, present, used = gcm.month_fields(ds, "zos", times, grid, 16, Path("gcm.nc"))
     assert present.tolist() == [True, True, False]
     assert used == ["historical", "historical", None]  # no ssp245 in this file
+    # the month without climate forcing is logged, naming the file and the consequence
+    assert ("gcm.nc: no zos for 1 of 3 cube times (months 2015-02; experiments in the file: "
+            "historical); the student maps those times without the climate model"
+            in caplog.text)
     values = stack.compute()
     to_lonlat = Transformer.from_crs(grid.crs.to_wkt(), "EPSG:4326", always_xy=True)
     plon, plat = to_lonlat.transform(grid.x[0], grid.y[0])

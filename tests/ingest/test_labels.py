@@ -32,7 +32,7 @@ def _ingest(tmp_path, make_region, pattern="*.gpkg"):
     return out
 
 
-def test_polygons_classes_and_bow_tie_repair(tmp_path, make_region):
+def test_polygons_classes_and_bow_tie_repair(tmp_path, make_region, caplog):
     _write_gpkg(tmp_path / "labels.gpkg", ["Water", "dry", "flooded", "0"],
                 ["2021-03-04", "2021-03-04", "2021-03-05T06:00:00Z", "2021-03-05T06:00:00Z"],
                 [SQUARE, BOW_TIE, box(3.04, 45.1, 3.05, 45.11), box(3.06, 45.1, 3.07, 45.11)])
@@ -45,6 +45,11 @@ def test_polygons_classes_and_bow_tie_repair(tmp_path, make_region):
     assert polygons.is_valid.all()
     assert polygons.geometry[1].geom_type == "MultiPolygon"
     assert polygons.geometry[1].area == pytest.approx(2 * 0.5 * 0.01 * 0.005)
+    # the repair is logged, naming the file, the feature and what is left of it
+    [repair] = [r.getMessage() for r in caplog.records if "repaired" in r.getMessage()]
+    assert repair.startswith(f"{tmp_path / 'labels.gpkg'}: feature 2 is an invalid polygon "
+                             "(Self-intersection[3.005 45.105]); repaired, it keeps 2 part(s) "
+                             "with 5e-05 square units")
     assert pd.to_datetime(polygons["time"]).dt.strftime("%Y-%m-%dT%H").tolist() == [
         "2021-03-04T00", "2021-03-04T00", "2021-03-05T06", "2021-03-05T06"]
     table = pd.read_csv(out / "labels.csv")

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import logging
 from pathlib import Path
 
 import dask.array as da
@@ -14,6 +15,8 @@ from odc.geo.xr import wrap_xr
 from floodkd.align.regrid import missing_plane, regrid_band
 from floodkd.errors import InputError
 from floodkd.grid import RegionGrid
+
+log = logging.getLogger(__name__)
 
 __all__ = [
     "HISTORICAL", "SCENARIO_EXPERIMENT", "GCM_RESAMPLING", "normalise_longitudes",
@@ -100,6 +103,13 @@ def month_fields(
             source = wrap_xr(da.from_array(coarse.astype(np.float32)), geobox)
             cache[key] = regrid_band(source, grid, chunk_px, GCM_RESAMPLING, np.nan, "float32")
         planes.append(cache[key])
+    if not present.all():
+        absent = sorted({str(m) for m, p in zip(months, present, strict=True) if not p})
+        log.warning("%s: no %s for %d of %d cube times (months %s; experiments in the file: %s); "
+                    "the student maps those times without the climate model", path, variable,
+                    len(months) - present.sum(), len(months), ", ".join(absent[:6])
+                    + (", ..." if len(absent) > 6 else ""),
+                    ", ".join(str(e) for e in ds["experiment"].values))
     if not planes:
         return da.empty((0, *grid.shape), dtype=np.float32, chunks=(1, chunk_px, chunk_px)), \
             present, experiments

@@ -83,6 +83,10 @@ def repair_polygon(geometry: BaseGeometry | None, where: str, path: Path) -> Bas
     if result.is_empty or result.area == 0:
         raise InputError(path, f"{where} is an invalid polygon with no area left after repair",
                          fix)
+    # a repair of a self-intersection (a bow tie) can drop or split a lobe: say what is left
+    log.warning("%s: %s is an invalid polygon (%s); repaired, it keeps %d part(s) with %.6g "
+                "square units of area (in the file's CRS): check it in a GIS", path, where,
+                shapely.is_valid_reason(geometry), len(result.geoms), result.area)
     return result if len(result.geoms) > 1 else result.geoms[0]
 
 
