@@ -19,6 +19,11 @@ TINY_TRAINING = {"teacher_epochs": 1, "distill_epochs": 1, "finetune_epochs": 1,
                  "ensemble_members": 2, "batch_size": 4}
 
 
+# a scenario of each kind: the latest pass, a water-level offset and a climate return level
+CLIMATE_SCENARIO = "ssp245_2050_rp100"
+SCENARIOS = ("observed", "surge_1m", CLIMATE_SCENARIO)
+
+
 def write_coast(work: Path, size: int = 64) -> Path:
     """A demo coast of ``size`` px and a config that trains it as little as possible."""
     assert main(["demo", "--out", str(work / "data" / "demo"), "--size", str(size),
@@ -28,7 +33,9 @@ def write_coast(work: Path, size: int = 64) -> Path:
     config["training"] = dict(TINY_TRAINING)
     config["align"] = {"tile_px": 32, "tile_overlap_px": 8, "split_block_tiles": 1}
     config["predict"] = {"tile_px": 32, "overlap_px": 8, "mc_samples": 2,
-                         "scenarios": {"observed": {}, "surge_1m": {"water_level_offset_m": 1.0}}}
+                         "scenarios": {"observed": {}, "surge_1m": {"water_level_offset_m": 1.0},
+                                       CLIMATE_SCENARIO: {"experiment": "ssp245", "horizon": 2050,
+                                                          "return_period_years": 100}}}
     (work / "config.yaml").write_text(yaml.safe_dump(config))
     return work
 

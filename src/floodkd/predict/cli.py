@@ -188,7 +188,9 @@ def run(args: argparse.Namespace) -> None:
     device = args.device or ("cuda" if torch.cuda.is_available() else "cpu")
     ensemble = StudentEnsemble.load(student_dir, device=device)
     multiple = 2 ** ensemble.members[0].config.depth
-    bands, extra = {}, {f"scenario_{k}": f"{v:g}" for k, v in scenario.items()}
+    # offsets are numbers; a climate scenario also names its experiment
+    bands, extra = {}, {f"scenario_{k}": f"{v:g}" if isinstance(v, int | float) else str(v)
+                        for k, v in scenario.items()}
     if climate:
         predict_window, bands, extra = climate_scenario.predictor_for(
             config, scenario, args.risk, cube, time_index, ensemble, grid,
