@@ -15,7 +15,7 @@ import rasterio
 import xarray as xr
 
 from floodkd.grid import RegionGrid
-from tests.workflow_tools import planned_jobs, snakemake, write_coast
+from tests.workflow_tools import SCENARIOS, planned_jobs, snakemake, write_coast
 
 pytestmark = pytest.mark.slow  # about 6 minutes on two idle cores; CI runs it (`make test-slow`)
 
@@ -30,7 +30,7 @@ def coast(tmp_path_factory) -> Path:
 
 def test_maps_lie_on_the_region_grid(coast):
     grid = RegionGrid.from_dataset(xr.open_zarr(coast / "results/demo-target/cube.zarr"))
-    for scenario in ("observed", "surge_1m"):
+    for scenario in SCENARIOS:
         maps = coast / "results/demo-target/maps"
         with rasterio.open(maps / f"flood_probability_{scenario}.tif") as src:
             assert src.crs == grid.crs and src.transform == grid.transform
@@ -39,7 +39,13 @@ def test_maps_lie_on_the_region_grid(coast):
             assert 0 <= probability.min() and probability.max() <= 1
             assert probability.count() > 0.5 * probability.size
         with rasterio.open(maps / f"flood_uncertainty_{scenario}.tif") as src:
-            assert src.descriptions == ("std", "entropy", "mutual_information", "inputs_used")
+            assert src.descriptions == ("std", "entropy", "mutual_information")
+        # the extent, likelihood and inputs-used layers: uint8 on the same grid
+        for layer in ("extent", "likelihood", "inputs_used"):
+            with rasterio.open(maps / f"flood_{layer}_{scenario}.tif") as src:
+                assert (src.crs, src.transform, src.shape) == (grid.crs, grid.transform,
+                                                               grid.shape)
+                assert src.dtypes == ("uint8",) and src.nodata == 255
 
 
 def test_scenario_changes_the_map_and_is_recorded(coast):
@@ -64,7 +70,7 @@ def test_metrics_name_every_model(coast):
 def test_exposure_and_plan_of_the_target(coast):
     results = coast / "results/demo-target"
     layers = {name for name, _ in pyogrio.list_layers(results / "exposure.gpkg")}
-    assert layers == {"observed", "surge_1m"}
+    assert layers == set(SCENARIOS)
     assets = gpd.read_file(results / "exposure.gpkg", layer="surge_1m")
     assert {"class", "building", "p_max", "p_mean", "std_mean"} <= set(assets.columns)
     assert assets["p_max"].notna().all()
@@ -100,6 +106,7 @@ MODEL_CONSUMERS = [
     "Evaluating models and baselines on demo-target",
     "Mapping flood probability for demo-target, scenario observed",
     "Mapping flood probability for demo-target, scenario surge_1m",
+    "Mapping flood probability for demo-target, scenario ssp245_2050_rp100",
     REPORT,
     EXPOSURE,
     "Planning actions for demo-target from its latest conditions",

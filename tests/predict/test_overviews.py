@@ -14,7 +14,7 @@ from odc.geo.geom import polygon
 
 from floodkd.grid import RegionGrid
 from floodkd.predict import write_scenario_maps
-from floodkd.predict.cog import NODATA
+from floodkd.predict.cog import BYTE_NODATA, NODATA
 
 SHAPE = (600, 520)  # two overview levels (2, 4) with 128 px blocks
 TRANSFORM = Affine(10.0, 0.0, 500000.0, 0.0, -10.0, 5800000.0)
@@ -52,16 +52,18 @@ def test_every_overview_pixel_is_nodata_or_in_range(tmp_path, provenance, field_
     inside_per_row = inside.sum(axis=1)
     assert np.count_nonzero(inside_per_row % 2) > 100  # the outline cuts at odd columns
     checked = 0
-    for path in (written.probability, written.uncertainty):
+    for path in (written.probability, written.uncertainty, written.inputs_used):
         with rasterio.open(path) as src:
             factors, names = src.overviews(1), src.descriptions
+            nodata = src.nodata
         assert factors == [2, 4]
+        assert nodata == (BYTE_NODATA if path == written.inputs_used else NODATA)
         for level, factor in enumerate(factors):
             with rasterio.open(path, overview_level=level) as overview:
                 assert overview.shape == (-(-SHAPE[0] // factor), -(-SHAPE[1] // factor))
                 for band, name in enumerate(names, start=1):
                     values = overview.read(band)
-                    data = values[values != NODATA]
+                    data = values[values != nodata]
                     low, high = VALID_RANGE[name]
                     outside = data[(data < low) | (data > high) | ~np.isfinite(data)]
                     assert outside.size == 0, (path.name, factor, name, outside[:5])
@@ -70,4 +72,31 @@ def test_every_overview_pixel_is_nodata_or_in_range(tmp_path, provenance, field_
                     # nodata only outside the outline: the overview keeps the inside pixels
                     assert data.size >= inside[::factor, ::factor].sum() * 0.95
                     checked += 1
-    assert checked == 2 * (1 + 4)  # every band of both maps at both levels
+    assert checked == 2 * (1 + 3 + 1)  # every band of the three maps at both levels
+
+
+def test_a_map_larger_than_one_block_gets_overviews_in_every_band(tmp_path, provenance,
+                                                                 field_predictor):
+    """1100 x 1030 px with the default 512 px blocks: overviews 2 and 4 (the coarsest fits about
+    one block, as rio-cogeo does) in every band of every file, band-interleaved valid COGs, and
+    the first overview the mean of the full-resolution pixels it covers."""
+    from rio_cogeo.cogeo import cog_validate
+
+    shape = (1030, 1100)
+    grid = RegionGrid(GeoBox(shape, TRANSFORM, "EPSG:32631"))
+    written = write_scenario_maps(grid, field_predictor(shape), tmp_path / "maps", provenance,
+                                  tile_px=512, overlap_px=32)
+    for path in (written.probability, written.uncertainty, written.inputs_used):
+        is_valid, errors, _ = cog_validate(path, quiet=True)
+        assert is_valid, (path.name, errors)
+        with rasterio.open(path) as src:
+            assert (src.height, src.width) == shape
+            assert src.block_shapes[0] == (512, 512)
+            assert src.interleaving.name == "band"
+            assert all(src.overviews(band) == [2, 4] for band in src.indexes)
+    with rasterio.open(written.probability) as src:
+        full = src.read(1)
+    with rasterio.open(written.probability, overview_level=0) as overview:
+        coarse = overview.read(1)
+    means = full.reshape(515, 2, 550, 2).mean(axis=(1, 3))
+    np.testing.assert_allclose(coarse, means, atol=1e-5)

@@ -72,12 +72,14 @@ def test_the_real_pass_lands_in_the_cube_once_with_its_label(mapped):
 
 def test_radar_only_maps_are_valid_cogs_with_mc_dropout_uncertainty(mapped):
     maps = mapped["base"] / "maps"
-    for kind in ("probability", "uncertainty"):
+    for kind in ("probability", "uncertainty", "inputs_used"):
         path = maps / f"flood_{kind}_observed.tif"
         is_valid, errors, _ = cog_validate(path, quiet=True)
         assert is_valid, errors
-        for suffix in (".qml", ".stac.json", ".png"):
+        for suffix in (".qml", ".stac.json"):
             assert (maps / f"flood_{kind}_observed{suffix}").is_file()
+    for kind in ("probability", "uncertainty"):
+        assert (maps / f"flood_{kind}_observed.png").is_file()
     with rasterio.open(maps / "flood_probability_observed.tif") as src:
         assert src.crs.to_epsg() == 32630  # the UTM zone of lon -0.77
         probability = src.read(1, masked=True).filled(np.nan)
@@ -89,9 +91,11 @@ def test_radar_only_maps_are_valid_cogs_with_mc_dropout_uncertainty(mapped):
     assert tags["MODEL"] == "teacher"
     with rasterio.open(maps / "flood_uncertainty_observed.tif") as src:
         std = src.read(src.descriptions.index("std") + 1, masked=True).filled(np.nan)
-        flags = src.read(src.descriptions.index("inputs_used") + 1)
+    with rasterio.open(maps / "flood_inputs_used_observed.tif") as src:
+        flags = src.read(1)
     assert np.nanmax(std) > 0  # MC dropout draws differ
     assert set(np.unique(flags[inside]).astype(int)) == {16}  # radar only
+    assert set(np.unique(flags[~inside]).astype(int)) <= {255}  # nodata where P is
     item = json.loads((maps / "flood_probability_observed.stac.json").read_text())
     assert item["properties"]["datetime"].startswith("2019-09-17T06:00:00")
 

@@ -88,3 +88,24 @@ def test_memory_is_bounded_by_design(field_predictor):
         assert band.maps.probability.shape == (band.height, shape[1])
     assert all(h <= tile_px and w <= tile_px for _, _, h, w in predictor.windows)
     assert len(predictor.windows) == 21 * 3  # 21 tile rows x 3 tile columns, each once
+
+
+def test_a_model_with_context_gives_the_same_map_from_many_tiles_as_from_one(field_predictor):
+    """A model that sees a 7 px neighbourhood and pads the window's edge with 1 (as a CNN pads)
+    is brighter at every window edge. Tiled, only the region's border may show that, exactly
+    as one large tile shows it; seams between tiles must not (the issue's edge artefact)."""
+    from scipy.ndimage import uniform_filter
+
+    shape = (300, 280)
+    field = field_predictor(shape).field
+
+    def with_context(row_off, col_off, height, width):
+        window = field[row_off : row_off + height, col_off : col_off + width]
+        p = uniform_filter(window, size=7, mode="constant", cval=1.0)
+        return np.stack([p, 0.9 * p]), np.full((height, width), 8, np.uint16)
+
+    _, one_tile = _assemble(shape, with_context, 512, 0)
+    _, many_tiles = _assemble(shape, with_context, 64, 16)
+    np.testing.assert_allclose(many_tiles, one_tile, atol=1e-6)
+    # the padding shows at the region's border (so the model above does have an edge effect)
+    assert (one_tile[0, 10:-10] > one_tile[3, 10:-10]).all()

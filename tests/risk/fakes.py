@@ -43,8 +43,7 @@ def write_maps(folder: Path, scenario: str, probability: np.ndarray,
           cog_band_writer(paths[1], UNCERTAINTY_BANDS, **common) as unc):
         prob.write_rows(0, {"flood_probability": probability})
         zeros = np.zeros_like(probability)
-        unc.write_rows(0, {"std": std, "entropy": zeros, "mutual_information": zeros,
-                           "inputs_used": zeros + 8})
+        unc.write_rows(0, {"std": std, "entropy": zeros, "mutual_information": zeros})
     return paths
 
 

@@ -11,6 +11,7 @@ rule predict:
         extent=f"{RESULTS}/{{region}}/maps/flood_extent_{{scenario}}.tif",
         extent_polygons=f"{RESULTS}/{{region}}/maps/flood_extent_{{scenario}}.gpkg",
         likelihood=f"{RESULTS}/{{region}}/maps/flood_likelihood_{{scenario}}.tif",
+        inputs_used=f"{RESULTS}/{{region}}/maps/flood_inputs_used_{{scenario}}.tif",
         probability_quicklook=report(
             f"{RESULTS}/{{region}}/maps/flood_probability_{{scenario}}.png",
             caption="../report/quicklook.rst", category="Maps",

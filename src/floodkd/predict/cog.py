@@ -3,10 +3,13 @@
 Each band is first written, band of rows by band of rows, into its own tiled GeoTIFF in a
 scratch folder, and gets its internal overviews from GDAL with the resampling that fits it
 (average for continuous values, nearest for bit flags). A VRT then stacks the bands and
-carries their names, units, scale/offset and the provenance tags, and GDAL's COG driver copies
-it, overviews included (``OVERVIEWS=FORCE_USE_EXISTING``), into the final COG. rio-cogeo and
-GDAL's COG driver only know one resampling for all bands, hence the per-band intermediates.
-The final file appears atomically, only after the COG is complete.
+carries their names, units, scale/offset, a colour table and the provenance tags, and GDAL's
+GTiff driver copies it, overviews included (``COPY_SRC_OVERVIEWS``), into the final COG. rio-cogeo
+and GDAL's COG driver only know one resampling for all bands, hence the per-band intermediates;
+the GTiff driver rather than the COG driver because only it writes band-interleaved files with
+GDAL < 3.11 (reading one band then decompresses only that band). The result is a valid COG
+(tiled, overviews, IFDs before the data). The final file appears atomically, only after the COG
+is complete.
 """
 
 from __future__ import annotations
@@ -27,10 +30,14 @@ from rio_cogeo.utils import get_maximum_overview_level
 
 from floodkd.atomic import atomic_path, scratch_dir
 
-__all__ = ["BandSpec", "NODATA", "CogBandWriter", "cog_band_writer"]
+__all__ = ["BandSpec", "NODATA", "BYTE_NODATA", "CogBandWriter", "cog_band_writer"]
 
 NODATA = -9999.0  # finite, so every GIS honours it (NaN nodata trips some tools)
+BYTE_NODATA = 255  # nodata of uint8 (class and flag) layers
 COMPRESSION = "DEFLATE"
+# the TIFF predictor that fits the data type: floating point (3) or horizontal differencing (2)
+PREDICTORS = {"float32": 3, "uint8": 2}
+VRT_TYPES = {"float32": "Float32", "uint8": "Byte"}
 MIN_VRT_OVERVIEW_PX = 128
 
 
@@ -47,22 +54,26 @@ class BandSpec:
 
 
 class CogBandWriter:
-    """Receives (row_off, {band name: (rows, width) float array}) for every band of rows."""
+    """Receives (row_off, {band name: (rows, width) array}) for every band of rows."""
 
-    def __init__(self, datasets: Mapping[str, rasterio.io.DatasetWriter], width: int):
+    def __init__(self, datasets: Mapping[str, rasterio.io.DatasetWriter], width: int,
+                 dtype: str = "float32", nodata: float = NODATA):
         self._datasets = datasets
         self._width = width
+        self._dtype = dtype
+        self._nodata = nodata
         self.rows_written = 0
 
     def write_rows(self, row_off: int, bands: Mapping[str, np.ndarray]) -> None:
-        """Write rows ``row_off .. row_off + n`` of every band; NaN becomes nodata."""
+        """Write rows ``row_off .. row_off + n`` of every band; NaN becomes nodata (float
+        arrays may be given for integer files: NaN marks their nodata too)."""
         for name, dataset in self._datasets.items():
-            values = np.asarray(bands[name], dtype=np.float32)
+            values = np.asarray(bands[name], dtype=np.float32)  # exact for uint8 values too
             if values.ndim != 2 or values.shape[1] != self._width:
                 raise ValueError(
                     f"band {name}: rows must be (n, {self._width}), got {values.shape}"
                 )
-            values = np.where(np.isfinite(values), values, np.float32(NODATA))
+            values = np.where(np.isfinite(values), values, self._nodata).astype(self._dtype)
             window = RioWindow(0, row_off, self._width, values.shape[0])
             dataset.write(values, 1, window=window)
         self.rows_written += next(iter(bands.values())).shape[0]
@@ -78,18 +89,27 @@ def cog_band_writer(
     shape: tuple[int, int],
     tags: Mapping[str, str],
     blocksize: int = 512,
+    dtype: str = "float32",
+    colours: Mapping[int, str] | None = None,
 ) -> Iterator[CogBandWriter]:
-    """Open a streaming writer for a float32 COG at ``final_path`` (written when the block ends).
+    """Open a streaming writer for a COG at ``final_path`` (written when the block ends).
 
-    ``crs`` is any string GDAL understands (WKT, ``EPSG:xxxx``). Nothing exists at
-    ``final_path`` unless the block completes and the COG is written: an exception inside the
-    block (e.g. inference failing halfway) removes all scratch files.
+    ``crs`` is any string GDAL understands (WKT, ``EPSG:xxxx``). ``dtype`` is float32 (nodata
+    -9999) or uint8 (nodata 255); ``colours`` (value -> hex colour) embeds a colour table in a
+    one-band uint8 file. Nothing exists at ``final_path`` unless the block completes and the
+    COG is written: an exception inside the block (e.g. inference failing halfway) removes all
+    scratch files.
     """
     final_path = Path(final_path)
+    if dtype not in VRT_TYPES:
+        raise ValueError(f"dtype {dtype!r} is not one of {sorted(VRT_TYPES)}")
+    if colours and (dtype != "uint8" or len(bands) != 1):
+        raise ValueError("a colour table needs a one-band uint8 file")
+    nodata = NODATA if dtype == "float32" else BYTE_NODATA
     rows, cols = shape
     profile = {
-        "driver": "GTiff", "width": cols, "height": rows, "count": 1, "dtype": "float32",
-        "crs": crs, "transform": transform, "nodata": NODATA, "tiled": True,
+        "driver": "GTiff", "width": cols, "height": rows, "count": 1, "dtype": dtype,
+        "crs": crs, "transform": transform, "nodata": nodata, "tiled": True,
         "blockxsize": blocksize, "blockysize": blocksize, "BIGTIFF": "IF_SAFER",
         # scratch only: fast ZSTD level 1; the final COG gets DEFLATE with a predictor
         "compress": "ZSTD", "zstd_level": 1,
@@ -101,7 +121,7 @@ def cog_band_writer(
                 name: stack.enter_context(rasterio.open(path, "w", **profile))
                 for name, path in band_paths.items()
             }
-            writer = CogBandWriter(datasets, cols)
+            writer = CogBandWriter(datasets, cols, dtype, nodata)
             yield writer
         if writer.rows_written != rows:
             raise RuntimeError(f"{final_path}: wrote {writer.rows_written} of {rows} rows")
@@ -110,12 +130,14 @@ def cog_band_writer(
             with rasterio.open(band_paths[band.name], "r+") as dataset:
                 dataset.build_overviews(factors, Resampling[band.overview_resampling])
         vrt_path = scratch / "stack.vrt"
-        vrt_path.write_text(_stack_vrt(bands, band_paths, crs, transform, shape, tags))
+        vrt_path.write_text(_stack_vrt(bands, band_paths, crs, transform, shape, tags,
+                                       dtype, nodata, colours or {}))
         with atomic_path(final_path) as tmp_cog:
             gdal_copy(
-                str(vrt_path), str(tmp_cog), driver="COG", COMPRESS=COMPRESSION, PREDICTOR="YES",
-                BLOCKSIZE=blocksize, OVERVIEWS="FORCE_USE_EXISTING" if factors else "NONE",
-                BIGTIFF="IF_SAFER", NUM_THREADS="ALL_CPUS",
+                str(vrt_path), str(tmp_cog), driver="GTiff", TILED="YES", BLOCKXSIZE=blocksize,
+                BLOCKYSIZE=blocksize, INTERLEAVE="BAND", COPY_SRC_OVERVIEWS="YES",
+                COMPRESS=COMPRESSION, PREDICTOR=PREDICTORS[dtype], BIGTIFF="IF_SAFER",
+                NUM_THREADS="ALL_CPUS",
             )
             with rasterio.open(tmp_cog) as written:
                 if written.overviews(1) != factors:  # the VRT hid an overview level
@@ -141,10 +163,15 @@ def _stack_vrt(
     transform: Affine,
     shape: tuple[int, int],
     tags: Mapping[str, str],
+    dtype: str = "float32",
+    nodata: float = NODATA,
+    colours: Mapping[int, str] = {},  # noqa: B006 (read only)
 ) -> str:
-    """A VRT stacking the single-band files, with band names, units, scale/offset and tags.
+    """A VRT stacking the single-band files, with band names, units, scale/offset, tags and
+    the colour table of a paletted band.
 
-    The COG driver copies all of this metadata into the TIFF's GDAL_METADATA tag.
+    The GTiff driver copies this metadata into the TIFF's GDAL_METADATA tag and the colour
+    table into the TIFF's own colour map.
     """
     rows, cols = shape
     geotransform = ",".join(repr(float(v)) for v in transform.to_gdal())
@@ -162,10 +189,11 @@ def _stack_vrt(
             f"<MDI key={quoteattr(k)}>{escape(v)}</MDI>" for k, v in band_tags.items()
         )
         band_xml.append(
-            f'<VRTRasterBand dataType="Float32" band="{index}">'
+            f'<VRTRasterBand dataType="{VRT_TYPES[dtype]}" band="{index}">'
             f"<Description>{escape(band.name)}</Description>"
             f"<Metadata>{band_md}</Metadata>"
-            f"<NoDataValue>{NODATA!r}</NoDataValue>"
+            f"<NoDataValue>{nodata!r}</NoDataValue>"
+            f"{_colour_table_xml(colours)}"
             f"<UnitType>{escape(band.unit)}</UnitType>"
             f"<Offset>{band.offset!r}</Offset><Scale>{band.scale!r}</Scale>"
             f"<SimpleSource><SourceFilename relativeToVRT=\"0\">"
@@ -179,3 +207,18 @@ def _stack_vrt(
         f"<SRS>{escape(crs)}</SRS><GeoTransform>{geotransform}</GeoTransform>"
         f"<Metadata>{dataset_tags}</Metadata>{''.join(band_xml)}</VRTDataset>"
     )
+
+
+def _colour_table_xml(colours: Mapping[int, str]) -> str:
+    """A VRT colour table of 256 entries: the given values' colours, transparent elsewhere."""
+    if not colours:
+        return ""
+    entries = []
+    for value in range(256):
+        hex_colour = colours.get(value)
+        if hex_colour is None:
+            entries.append('<Entry c1="0" c2="0" c3="0" c4="0"/>')
+            continue
+        red, green, blue = (int(hex_colour[i : i + 2], 16) for i in (1, 3, 5))
+        entries.append(f'<Entry c1="{red}" c2="{green}" c3="{blue}" c4="255"/>')
+    return f"<ColorInterp>Palette</ColorInterp><ColorTable>{''.join(entries)}</ColorTable>"

@@ -9,7 +9,8 @@ from xml.etree import ElementTree as ET
 
 from floodkd.atomic import atomic_path
 
-__all__ = ["PROBABILITY_RAMP", "UNCERTAINTY_RAMP", "pseudocolor_qml", "paletted_qml", "write_qml"]
+__all__ = ["PROBABILITY_RAMP", "UNCERTAINTY_RAMP", "pseudocolor_qml", "paletted_qml",
+           "qualitative_colours", "write_qml"]
 
 # (fraction of the range, hex colour): light dry land -> deep water blue (ColorBrewer-like)
 PROBABILITY_RAMP: tuple[tuple[float, str], ...] = (
@@ -20,6 +21,21 @@ PROBABILITY_RAMP: tuple[tuple[float, str], ...] = (
 UNCERTAINTY_RAMP: tuple[tuple[float, str], ...] = (
     (0.0, "#ffffcc"), (0.25, "#fed976"), (0.5, "#fd8d3c"), (0.75, "#e31a1c"), (1.0, "#800026"),
 )
+
+# distinct colours for unordered classes (matplotlib's tab20 then tab20b), as hex
+QUALITATIVE: tuple[str, ...] = (
+    "#1f77b4", "#aec7e8", "#ff7f0e", "#ffbb78", "#2ca02c", "#98df8a", "#d62728", "#ff9896",
+    "#9467bd", "#c5b0d5", "#8c564b", "#c49c94", "#e377c2", "#f7b6d2", "#7f7f7f", "#c7c7c7",
+    "#bcbd22", "#dbdb8d", "#17becf", "#9edae5", "#393b79", "#5254a3", "#6b6ecf", "#9c9ede",
+    "#637939", "#8ca252", "#b5cf6b", "#cedb9c", "#8c6d31", "#bd9e39", "#e7ba52", "#e7cb94",
+)
+
+
+def qualitative_colours(count: int) -> tuple[str, ...]:
+    """``count`` distinct hex colours for classes without an order (at most 32)."""
+    if not 0 <= count <= len(QUALITATIVE):
+        raise ValueError(f"{count} colours asked, {len(QUALITATIVE)} available")
+    return QUALITATIVE[:count]
 
 
 def _rgba(hex_colour: str) -> str:

@@ -3,10 +3,10 @@
 ``floodkd predict --model teacher`` (or ``model: teacher`` in the region's config block) maps
 a region that has nothing but Sentinel-1, as the Copernicus Global Flood Monitoring service
 does: no DEM, no optical, no gauges. It writes the same products as the student path
-(probability and uncertainty COGs, QGIS styles, STAC Items, quicklooks; extent, flood polygons
-and likelihood). Scenario ``observed`` is the latest radar pass; water-level scenarios need the
-student, which reads the water level, and are refused here. Uncertainty comes from MC dropout
-of the one teacher.
+(probability, uncertainty and inputs-used COGs, QGIS styles, STAC Items, quicklooks; extent,
+flood polygons and likelihood). Scenario ``observed`` is the latest radar pass (also the
+inputs' window of its STAC Items); water-level scenarios need the student, which reads the
+water level, and are refused here. Uncertainty comes from MC dropout of the one teacher.
 """
 
 from __future__ import annotations

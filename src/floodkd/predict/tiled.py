@@ -5,6 +5,13 @@ tile at a time, adds the tile's weighted sample moments into an accumulator that
 one tile's height of rows across the region's width, and hands every band of rows that no
 later tile can touch to the caller, who writes it to disk. Memory is therefore
 O(tile_px x region width), never O(region), and never O(samples x region).
+
+A model sees less context at a tile's edge than inside it (convolutions pad there), so its
+outermost pixels are the least trustworthy. Where a neighbouring tile covers them, the
+outer quarter of the overlap gets weight 0 and the blend ramps over the rest: every pixel
+inside the region is then taken from tiles that saw at least that much context around it, as
+one large tile would, and a region written as many tiles matches it. Only the region's own
+border keeps a tile's edge pixels, as one large tile must too.
 """
 
 from __future__ import annotations
@@ -24,11 +31,18 @@ from rasterio.features import geometry_mask
 from shapely.geometry.base import BaseGeometry
 
 from floodkd import __version__
-from floodkd.predict.blending import Window, blend_weights, tile_windows
+from floodkd.predict.blending import Window, ramp_1d, tile_windows
 from floodkd.predict.cog import BandSpec, cog_band_writer
 from floodkd.predict.quicklook import write_quicklook
 from floodkd.predict.stac import map_item, write_item
-from floodkd.predict.style import PROBABILITY_RAMP, UNCERTAINTY_RAMP, pseudocolor_qml, write_qml
+from floodkd.predict.style import (
+    PROBABILITY_RAMP,
+    UNCERTAINTY_RAMP,
+    paletted_qml,
+    pseudocolor_qml,
+    qualitative_colours,
+    write_qml,
+)
 from floodkd.predict.uncertainty import (
     MOMENT_NAMES,
     UncertaintyMaps,
@@ -44,6 +58,8 @@ __all__ = [
     "INPUT_FLAGS",
     "PROBABILITY_BANDS",
     "UNCERTAINTY_BANDS",
+    "INPUTS_USED_BANDS",
+    "inputs_used_label",
     "MapProvenance",
     "MapFiles",
     "write_scenario_maps",
@@ -60,11 +76,23 @@ UNCERTAINTY_BANDS = (
     BandSpec("entropy", "nat", "predictive entropy of the mean P(flood), natural log"),
     BandSpec("mutual_information", "nat",
              "epistemic uncertainty: entropy of the mean minus mean entropy, natural log"),
+)
+# its own uint8 file: a GeoTIFF holds one data type, and flags are no floats
+INPUTS_USED_BANDS = (
     BandSpec("inputs_used", "bit flags",
              "inputs the prediction rests on, sum of: "
              + ", ".join(f"{bit} {name}" for name, bit in INPUT_FLAGS.items()),
              overview_resampling="nearest"),
 )
+# the value range each band's style and quicklook spans: what the band can hold
+BAND_RANGES = {"flood_probability": (0.0, 1.0), "std": (0.0, 0.5),
+               "entropy": (0.0, float(np.log(2))), "mutual_information": (0.0, float(np.log(2)))}
+
+
+def inputs_used_label(value: int) -> str:
+    """The names of the inputs whose bits are set in ``value``, e.g. 'gauge + terrain'."""
+    names = [name for name, bit in INPUT_FLAGS.items() if value & bit]
+    return " + ".join(names) if names else "none"
 
 # predict_window(row_off, col_off, height, width) -> (samples (S, h, w) of P(flood) in [0, 1],
 # NaN where no prediction is possible; inputs_used (h, w) integer bit flags)
@@ -108,7 +136,7 @@ def predict_row_bands(
     moment_sums = np.zeros((len(MOMENT_NAMES), buffer_rows, cols), dtype=np.float64)
     weight_sum = np.zeros((buffer_rows, cols), dtype=np.float64)
     flags = np.zeros((buffer_rows, cols), dtype=np.uint16)
-    weights_cache: dict[tuple[int, int], np.ndarray] = {}
+    weights_cache: dict[tuple[bool | int, ...], np.ndarray] = {}
     top = 0  # the grid row that buffer row 0 holds
 
     def finish(n: int) -> RowBand:
@@ -128,9 +156,9 @@ def predict_row_bands(
                 window.row_off, window.col_off, window.height, window.width
             )
             samples, inputs_used = _check_prediction(window, samples, inputs_used)
-            key = (window.height, window.width)
+            key = _neighbour_sides(window, shape) + (window.height, window.width)
             if key not in weights_cache:
-                weights_cache[key] = blend_weights(window.height, window.width, overlap_px)
+                weights_cache[key] = _tile_weights(key, overlap_px)
             valid = np.isfinite(samples).all(axis=0)
             r0 = window.row_off - top
             rows_slice = slice(r0, r0 + window.height)
@@ -150,6 +178,28 @@ def predict_row_bands(
                 on_tile(window)
     last = rows - top
     yield _finalise(top, moment_sums[:, :last], weight_sum[:last], flags[:last])
+
+
+def _neighbour_sides(window: Window, shape: tuple[int, int]) -> tuple[bool, bool, bool, bool]:
+    """Whether the window has grid beyond its top, bottom, left and right edge."""
+    rows, cols = shape
+    return (window.row_off > 0, window.row_off + window.height < rows,
+            window.col_off > 0, window.col_off + window.width < cols)
+
+
+def _tile_weights(key: tuple[bool | int, ...], overlap_px: int) -> np.ndarray:
+    """The blending weight of a tile: 0 over the outer quarter of the overlap on each side
+    where a neighbour covers it (see the module docstring), a Hann ramp over the rest."""
+    top, bottom, left, right, height, width = key
+    margin = overlap_px // 4
+
+    def along(length: int, before: bool, after: bool) -> np.ndarray:
+        lo, hi = margin * before, margin * after
+        weights = np.zeros(length, dtype=np.float64)
+        weights[lo : length - hi] = ramp_1d(length - lo - hi, overlap_px - margin)
+        return weights
+
+    return np.outer(along(height, top, bottom), along(width, left, right))
 
 
 def _shift_rows_up(array: np.ndarray, n: int) -> None:
@@ -223,6 +273,8 @@ class MapProvenance:
     input_files: Sequence[str]
     synthetic: bool
     extra: dict[str, str] = field(default_factory=dict)  # e.g. the scenario's water level
+    # (first, last) time of the inputs the map rests on; None: the scenario's date alone
+    inputs_window: tuple[datetime, datetime] | None = None
 
 
 @dataclass(frozen=True)
@@ -231,13 +283,14 @@ class MapFiles:
 
     probability: Path
     uncertainty: Path
+    inputs_used: Path
     styles: tuple[Path, ...]
     stac_items: tuple[Path, ...]
     quicklooks: tuple[Path, ...]
 
 
 def provenance_tags(provenance: MapProvenance, created: datetime) -> dict[str, str]:
-    """GeoTIFF dataset tags (strings) recording how the map was made."""
+    """GeoTIFF dataset tags (strings) recording how the map was made, common to all its files."""
     return {
         "FLOODKD_VERSION": __version__,
         "REGION": provenance.region,
@@ -247,10 +300,47 @@ def provenance_tags(provenance: MapProvenance, created: datetime) -> dict[str, s
         "INPUT_FILES": json.dumps(list(provenance.input_files)),
         "CREATED_UTC": created.isoformat(),
         "SYNTHETIC": "true" if provenance.synthetic else "false",
-        "ENTROPY_UNIT": "nat",
-        "INPUTS_USED_FLAGS": json.dumps(INPUT_FLAGS),
         **{key.upper(): value for key, value in provenance.extra.items()},
     }
+
+
+# the tags and STAC fields that belong to one layer only (kind -> GeoTIFF tags)
+LAYER_TAGS = {
+    "probability": {},
+    "uncertainty": {"ENTROPY_UNIT": "nat"},
+    "inputs_used": {"INPUTS_USED_FLAGS": json.dumps(INPUT_FLAGS)},
+}
+LAYER_FIELDS = {
+    "probability": {},
+    "uncertainty": {"floodkd:entropy_unit": "nat"},
+    "inputs_used": {"floodkd:inputs_used_flags": INPUT_FLAGS},
+}
+
+
+def stac_fields(provenance: MapProvenance) -> dict[str, Any]:
+    """The ``floodkd:`` fields of a map's STAC Item, as JSON values."""
+    fields: dict[str, Any] = {
+        "floodkd:version": __version__,
+        "floodkd:region": provenance.region,
+        "floodkd:scenario": provenance.scenario,
+        "floodkd:model_sha256": provenance.model_sha256,
+        "floodkd:input_files": list(provenance.input_files),
+        "floodkd:synthetic": provenance.synthetic,
+    }
+    if provenance.extra:
+        fields["floodkd:scenario_settings"] = {k: str(v) for k, v in provenance.extra.items()}
+    return fields
+
+
+def inputs_used_bitfields() -> list[dict[str, Any]]:
+    """STAC ``classification:bitfields`` of the inputs_used layer: one bit per input."""
+    return [
+        {"name": name, "offset": int(bit).bit_length() - 1, "length": 1,
+         "description": f"the prediction rests on {name.replace('_', ' ')}",
+         "classes": [{"value": 0, "name": "unused", "description": f"no {name}"},
+                     {"value": 1, "name": "used", "description": f"{name} used"}]}
+        for name, bit in INPUT_FLAGS.items()
+    ]
 
 
 def write_scenario_maps(
@@ -268,10 +358,12 @@ def write_scenario_maps(
 ) -> MapFiles:
     """Predict the whole grid tile by tile and write the scenario's maps into ``out_dir``.
 
-    Writes ``flood_probability_<scenario>.tif`` and ``flood_uncertainty_<scenario>.tif``
-    (COGs), a ``.qml`` style, a ``.stac.json`` Item and a ``.png`` quicklook for each. Pixels
-    outside ``outline_lonlat`` (EPSG:4326; None = the whole grid) or without a prediction
-    are nodata. If ``predict_window`` fails, no map exists at its final path.
+    Writes ``flood_probability_<scenario>.tif``, ``flood_uncertainty_<scenario>.tif``
+    (float32 COGs) and ``flood_inputs_used_<scenario>.tif`` (uint8 bit flags, nodata 255, a
+    colour table), a ``.qml`` style (and one ``<name>.<band>.qml`` per uncertainty band) and a
+    ``.stac.json`` Item for each, and a ``.png`` quicklook of probability and uncertainty.
+    Pixels outside ``outline_lonlat`` (EPSG:4326; None = the whole grid) or without a
+    prediction are nodata. If ``predict_window`` fails, no map exists at its final path.
     ``uncertainty_bands`` (the names of UNCERTAINTY_BANDS) may say what else the samples span.
     """
     out_dir = Path(out_dir)
@@ -280,12 +372,22 @@ def write_scenario_maps(
     created = datetime.now(UTC).replace(microsecond=0)
     tags = provenance_tags(provenance, created)
     footprint = _footprint(crs, transform, shape, outline_lonlat)
-    names = {kind: f"flood_{kind}_{provenance.scenario}" for kind in ("probability", "uncertainty")}
+    kinds = ("probability", "uncertainty", "inputs_used")
+    names = {kind: f"flood_{kind}_{provenance.scenario}" for kind in kinds}
     paths = {kind: out_dir / f"{name}.tif" for kind, name in names.items()}
+    layer_bands = {"probability": PROBABILITY_BANDS, "uncertainty": tuple(uncertainty_bands),
+                   "inputs_used": INPUTS_USED_BANDS}
+    flag_colours = dict(enumerate(qualitative_colours(max(INPUT_FLAGS.values()) * 2)))
     common = {"crs": crs, "transform": transform, "shape": shape, "blocksize": blocksize}
+    flag_values: set[int] = set()
     with (
-        cog_band_writer(paths["probability"], PROBABILITY_BANDS, tags=tags, **common) as prob,
-        cog_band_writer(paths["uncertainty"], uncertainty_bands, tags=tags, **common) as unc,
+        cog_band_writer(paths["probability"], PROBABILITY_BANDS,
+                        tags=tags | LAYER_TAGS["probability"], **common) as prob,
+        cog_band_writer(paths["uncertainty"], layer_bands["uncertainty"],
+                        tags=tags | LAYER_TAGS["uncertainty"], **common) as unc,
+        cog_band_writer(paths["inputs_used"], INPUTS_USED_BANDS, dtype="uint8",
+                        colours=flag_colours, tags=tags | LAYER_TAGS["inputs_used"],
+                        **common) as used,
     ):
         for band in predict_row_bands(shape, predict_window, tile_px, overlap_px, on_tile):
             inside = _inside_mask(footprint.grid, transform, band.row_off, band.height, shape[1])
@@ -295,41 +397,75 @@ def write_scenario_maps(
                 "std": _mask(maps.std, inside),
                 "entropy": _mask(maps.entropy_nats, inside),
                 "mutual_information": _mask(maps.mutual_information_nats, inside),
-                # flags stay nodata wherever the probability is nodata
-                "inputs_used": _mask(np.where(np.isfinite(maps.probability),
-                                              band.inputs_used.astype(np.float32), np.nan), inside),
             })
-    styles, items, quicklooks = [], [], []
-    looks = {  # band, colour label, value range, ramp
-        "probability": (1, "P(flood)", (0.0, 1.0), PROBABILITY_RAMP),
-        "uncertainty": (1, "std of P(flood)", (0.0, 0.5), UNCERTAINTY_RAMP),
-    }
-    for kind, name in names.items():
-        band, label, value_range, ramp = looks[kind]
-        qml = write_qml(out_dir / f"{name}.qml", pseudocolor_qml(band, *value_range, ramp))
-        png = write_quicklook(
-            paths[kind], out_dir / f"{name}.png", band=band, colour_label=label,
+            # flags stay nodata wherever the probability is nodata
+            flags = _mask(np.where(np.isfinite(maps.probability), band.inputs_used, np.nan),
+                          inside)
+            used.write_rows(band.row_off, {"inputs_used": flags})
+            flag_values.update(int(v) for v in np.unique(flags[np.isfinite(flags)]))
+    styles = _write_styles(out_dir, names, layer_bands, flag_colours, flag_values)
+    quicklooks = []
+    for kind, label in (("probability", "P(flood)"), ("uncertainty", "std of P(flood)")):
+        quicklooks.append(write_quicklook(
+            paths[kind], out_dir / f"{names[kind]}.png", band=1, colour_label=label,
             title=f"{provenance.region}: {kind}, scenario {provenance.scenario}"
             + (" (SYNTHETIC)" if provenance.synthetic else ""),
-            value_range=value_range, ramp=ramp,
-        )
+            value_range=BAND_RANGES[layer_bands[kind][0].name],
+            ramp=PROBABILITY_RAMP if kind == "probability" else UNCERTAINTY_RAMP,
+        ))
+    items = []
+    window = provenance.inputs_window or (provenance.scenario_datetime,) * 2
+    for kind, name in names.items():
+        extra_assets = {key: (qml.name, "application/xml", ["style"])
+                        for key, qml in styles[kind].items()}
+        if kind != "inputs_used":
+            extra_assets["thumbnail"] = (f"{name}.png", pystac.MediaType.PNG,
+                                         ["thumbnail", "overview"])
         item = map_item(
-            name, cog_name=paths[kind].name,
-            bands=PROBABILITY_BANDS if kind == "probability" else uncertainty_bands,
+            name, cog_name=paths[kind].name, bands=layer_bands[kind],
             footprint_lonlat=footprint.lonlat, crs=crs, transform=transform, shape=shape,
-            map_datetime=provenance.scenario_datetime, created=created,
-            properties={f"floodkd:{key.lower()}": value for key, value in tags.items()
-                        if key not in ("CREATED_UTC", "SCENARIO_DATETIME")},
-            extra_assets={
-                "style": (qml.name, "application/xml", ["style"]),
-                "thumbnail": (png.name, pystac.MediaType.PNG, ["thumbnail", "overview"]),
-            },
+            map_datetime=provenance.scenario_datetime, inputs_window=window, created=created,
+            region=provenance.region,
+            properties=stac_fields(provenance) | LAYER_FIELDS[kind],
+            data_type="uint8" if kind == "inputs_used" else "float32",
+            asset_fields={"classification:bitfields": inputs_used_bitfields()}
+            if kind == "inputs_used" else {},
+            extra_assets=extra_assets,
         )
-        styles.append(qml)
-        quicklooks.append(png)
         items.append(write_item(item, out_dir / f"{name}.stac.json"))
-    return MapFiles(paths["probability"], paths["uncertainty"], tuple(styles), tuple(items),
-                    tuple(quicklooks))
+    return MapFiles(paths["probability"], paths["uncertainty"], paths["inputs_used"],
+                    tuple(qml for kind in kinds for qml in styles[kind].values()),
+                    tuple(items), tuple(quicklooks))
+
+
+def _write_styles(
+    out_dir: Path,
+    names: dict[str, str],
+    layer_bands: dict[str, Sequence[BandSpec]],
+    flag_colours: dict[int, str],
+    flag_values: set[int],
+) -> dict[str, dict[str, Path]]:
+    """kind -> {STAC asset key: .qml}: ``<name>.qml`` (what QGIS loads by itself; the first
+    band of a multi-band file) and ``<name>.<band>.qml`` per band of the uncertainty file, each
+    over the range its band can hold; a palette of the flag sums that occur for inputs_used."""
+    styles: dict[str, dict[str, Path]] = {}
+    probability = layer_bands["probability"][0].name
+    styles["probability"] = {"style": write_qml(
+        out_dir / f"{names['probability']}.qml",
+        pseudocolor_qml(1, *BAND_RANGES[probability], PROBABILITY_RAMP))}
+    uncertainty = {}
+    for index, band in enumerate(layer_bands["uncertainty"], start=1):
+        qml = pseudocolor_qml(index, *BAND_RANGES[band.name], UNCERTAINTY_RAMP, 3)
+        if index == 1:
+            uncertainty["style"] = write_qml(out_dir / f"{names['uncertainty']}.qml", qml)
+        uncertainty[f"style_{band.name}"] = write_qml(
+            out_dir / f"{names['uncertainty']}.{band.name}.qml", qml)
+    styles["uncertainty"] = uncertainty
+    classes = [(value, flag_colours[value], inputs_used_label(value))
+               for value in sorted(flag_values)]
+    styles["inputs_used"] = {"style": write_qml(out_dir / f"{names['inputs_used']}.qml",
+                                                paletted_qml(1, classes))}
+    return styles
 
 
 @dataclass(frozen=True)
