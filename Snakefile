@@ -34,6 +34,7 @@ include: "workflow/rules/risk.smk"
 include: "workflow/rules/evaluate.smk"
 include: "workflow/rules/impact.smk"
 include: "workflow/rules/report.smk"
+include: "workflow/rules/catalogue.smk"
 
 
 onstart:

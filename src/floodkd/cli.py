@@ -31,6 +31,8 @@ COMMANDS = {
     "exposure": ("floodkd.risk.exposure_cli", "flood probability and annual exceedance of "
                  "each asset per scenario"),
     "plan": ("floodkd.risk.plan_cli", "actions per zone from the latest conditions"),
+    "catalogue": ("floodkd.catalogue.cli", "a region's QGIS project and the STAC Collection of "
+                  "its maps"),
 }
 
 

@@ -271,6 +271,7 @@ def all_outputs():
         outputs += [f"{RESULTS}/{region}/cube.zarr", f"{RESULTS}/{region}/tiles.parquet"]
     for region in TARGETS:
         outputs += impact_outputs(region)
+        outputs += [f"{RESULTS}/{region}/{region}.qgs", f"{RESULTS}/{region}/maps/collection.json"]
         if region_model(region) == "teacher":  # radar-only: the observed pass, no student
             outputs += scenario_maps(region, "observed")
             continue
@@ -285,5 +286,5 @@ def all_outputs():
 def scenario_maps(region, scenario):
     """The GeoTIFFs and flood polygons the predict rule writes for one scenario."""
     maps = [f"{RESULTS}/{region}/maps/flood_{kind}_{scenario}.tif"
-            for kind in ("probability", "uncertainty", "extent", "likelihood")]
+            for kind in ("probability", "uncertainty", "extent", "likelihood", "inputs_used")]
     return maps + [f"{RESULTS}/{region}/maps/flood_extent_{scenario}.gpkg"]

@@ -1,0 +1,44 @@
+# Stage 9: a target region's maps ready to open: a QGIS project (every scenario's layers
+# styled and grouped, with the region outline, the tide gauges and the hand labels, all by
+# relative path) and the STAC Collection of the maps.
+rule catalogue:
+    input:
+        maps=lambda wildcards: [
+            path for scenario in (["observed"] if region_model(wildcards.region) == "teacher"
+                                  else config["predict"]["scenarios"])
+            for path in scenario_maps(wildcards.region, scenario)],
+        # the ingest folders the context group shows, through their manifests
+        ingest=lambda wildcards: [ingested(wildcards.region, modality)
+                                  for modality in ("labels", "tide")
+                                  if modality in config["regions"][wildcards.region]["inputs"]],
+        outline=lambda wildcards: config["regions"][wildcards.region].get("area_file", []),
+    output:
+        project=f"{RESULTS}/{{region}}/{{region}}.qgs",
+        context=directory(f"{RESULTS}/{{region}}/context"),
+        collection=f"{RESULTS}/{{region}}/maps/collection.json",
+    params:
+        config=EFFECTIVE_CONFIG,
+        settings=lambda wildcards: settings_hash([
+            region_place(wildcards.region), config["grid"], list(config["predict"]["scenarios"]),
+            region_model(wildcards.region), config["regions"][wildcards.region].get("synthetic")]),
+        maps=f"{RESULTS}/{{region}}/maps",
+        # the ingested labels and gauges as CLI flags, where the region has them
+        optional=lambda wildcards: [
+            part for modality in ("labels", "tide")
+            if modality in config["regions"][wildcards.region]["inputs"]
+            for part in (f"--{modality}", f"{RESULTS}/{wildcards.region}/ingest/{modality}")],
+        out=lambda wildcards, output: os.path.dirname(output.project),
+    threads: 1
+    resources:
+        mem_mb=1000,
+        runtime=10,
+    log:
+        f"{RESULTS}/logs/{{region}}/catalogue.log",
+    benchmark:
+        f"{BENCHMARKS}/{{region}}/catalogue.tsv"
+    message:
+        "Writing the QGIS project and STAC Collection of {wildcards.region}"
+    shell:
+        "floodkd catalogue --config {params.config:q} --region {wildcards.region:q} "
+        "--maps {params.maps:q} {params.optional:q} --out {params.out:q} "
+        "--threads {threads} --log {log:q}"
