@@ -100,8 +100,10 @@ def test_rerun_without_changes_does_nothing(coast):
 
 REPORT = "Writing the report page of demo-target"
 EXPOSURE = "Exposure of the assets of demo-target per scenario"
-# The consumers of the models: evaluation, both scenarios' maps of the one target, what reads
-# the maps (the exposure and the plan) and its report.
+CATALOGUE = "Writing the QGIS project and STAC Collection of demo-target"
+REFERENCE_WATER = "Mapping the reference (permanent) water of demo-target"
+# The consumers of the models: evaluation, every scenario's map of the one target, what reads
+# the maps (the exposure, the plan, the QGIS project) and its report.
 MODEL_CONSUMERS = [
     "Evaluating models and baselines on demo-target",
     "Mapping flood probability for demo-target, scenario observed",
@@ -109,6 +111,7 @@ MODEL_CONSUMERS = [
     "Mapping flood probability for demo-target, scenario ssp245_2050_rp100",
     REPORT,
     EXPOSURE,
+    CATALOGUE,
     "Planning actions for demo-target from its latest conditions",
 ]
 
@@ -116,7 +119,7 @@ MODEL_CONSUMERS = [
 def test_a_training_setting_reruns_the_models_and_their_consumers(coast):
     jobs = planned_jobs(coast, "--config", "training={teacher_epochs: 2}")
     assert jobs == sorted([
-        "Training the radar teacher on demo-source",
+        "Training the radar teacher on demo-source", REFERENCE_WATER,
         "Distilling the teacher into the student ensemble for demo-target", *MODEL_CONSUMERS])
 
 
@@ -129,7 +132,7 @@ def test_a_student_setting_leaves_the_teacher_alone(coast):
 def test_a_scenario_setting_reruns_only_that_map(coast):
     jobs = planned_jobs(coast, "--config",
                         "predict={scenarios: {surge_1m: {water_level_offset_m: 1.5}}}")
-    assert jobs == sorted([EXPOSURE, REPORT,
+    assert jobs == sorted([EXPOSURE, REPORT, CATALOGUE,
                            "Mapping flood probability for demo-target, scenario surge_1m"])
 
 
@@ -182,5 +185,5 @@ def test_changed_tide_file_reruns_only_what_depends_on_it(coast):
     # the teacher reads only the source region
     assert planned_jobs(coast) == sorted([
         "Ingesting tide of demo-target", "Aligning demo-target onto its region grid",
-        "Fitting tide-gauge extremes of demo-target",
+        "Fitting tide-gauge extremes of demo-target", REFERENCE_WATER,
         "Distilling the teacher into the student ensemble for demo-target", *MODEL_CONSUMERS])

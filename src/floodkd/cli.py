@@ -23,6 +23,8 @@ COMMANDS = {
     "align": ("floodkd.align.cli", "regrid a region's modalities into one datacube and tiles"),
     "train-teacher": ("floodkd.distill.teacher_cli", "train the radar teacher on source regions"),
     "distill": ("floodkd.distill.cli", "distil the teacher into the student ensemble for a region"),
+    "reference-water": ("floodkd.reference.cli", "map a region's reference (permanent) water, "
+                        "kept apart from flood"),
     "evaluate": ("floodkd.evaluate.cli", "score models and baselines for a region"),
     "predict": ("floodkd.predict.cli", "write flood probability and uncertainty maps"),
     "manifest": ("floodkd.manifest.cli", "write the content manifest of a folder output"),

@@ -21,7 +21,8 @@ from floodkd.evaluate.evaluate import (
 from floodkd.grid import RegionGrid
 from tests.distill import conftest as cube_helpers  # the synthetic-cube writer
 
-REQUIRED_KEYS = {*MODEL_NAMES, "label_fraction", "ece", "uncertainty_error_auroc"}
+REQUIRED_KEYS = {*MODEL_NAMES, "label_fraction", "ece", "uncertainty_error_auroc",
+                 "extreme_event", "monotone_in_water_level"}
 
 
 def test_truth_times_match_nearest_within_tolerance(tmp_path):
@@ -109,6 +110,9 @@ def test_evaluate_writes_required_metrics(tmp_path):
     assert set(saved["ece"]) == {"before_calibration", "after_calibration"}
     assert all(0 <= v <= 1 for v in saved["ece"].values())
     assert 0 <= saved["uncertainty_error_auroc"] <= 1
+    assert saved["monotone_in_water_level"] == 1.0  # a trained student, swept
+    assert saved["extreme_event"]["dates"] == ["2024-01-08T06:00:00"]  # the highest level
+    assert saved["student_distilled"]["flood_iou"] is None  # no reference water given
     # held-out passes (2 of 5 radar times: 5, 6) and held-out dates without radar (7 only:
     # 2 and 4 fall in the training period)
     pixels = cube_helpers.SIZE_PX ** 2

@@ -1,6 +1,7 @@
 """metrics.json end to end on hand-counted pixels: untrained models (seconds, no training),
-the bathtub scored against truth with unknown pixels (255) and known misses and false alarms.
-The toy truth is the bathtub model itself, so every change made here is a known count."""
+the bathtub scored against truth with unknown pixels (255) and known misses and false alarms,
+and flood (water outside a hand-made reference water layer). The toy truth is the bathtub
+model itself, so every change made here is a known count."""
 
 from __future__ import annotations
 
@@ -8,10 +9,15 @@ import json
 
 import numpy as np
 import pytest
+from affine import Affine
+from odc.geo.geobox import GeoBox
 
 from floodkd.config import validate_config
 from floodkd.distill.loop import iso_times
-from floodkd.evaluate.evaluate import evaluate_region
+from floodkd.evaluate.evaluate import EXTREME_KEYS, evaluate_region
+from floodkd.grid import RegionGrid
+from floodkd.reference.cli import write_reference_water
+from floodkd.reference.water import REFERENCE, UNKNOWN
 from tests.distill import conftest as cube_helpers
 from tests.distill.untrained import TINY_STUDENT, TINY_TEACHER, write_student_dir, write_teacher
 
@@ -23,6 +29,8 @@ UNKNOWN_SEA = (slice(0, 4), slice(0, 4))  # 16 px
 UNKNOWN_LAND = (slice(10, 13), slice(44, 47))  # 9 px
 MISSED = (20, slice(40, 45))  # 5 px of high land marked flooded: false negatives
 FALSE_ALARM = (25, slice(20, 22))  # 2 px below the level, marked dry: false positives
+REFERENCE_COLUMNS = 17  # reference water: the sea (15 columns) and a 2-column channel
+UNKNOWN_REFERENCE = (45, 16)  # in the channel, but unknown (255): counts as flood
 
 
 @pytest.fixture(scope="module")
@@ -51,9 +59,30 @@ def evaluated(tmp_path_factory):
     teacher = write_teacher(tmp_path / "teacher.safetensors")
     student = write_student_dir(tmp_path / "student", 0.5,
                                 iso_times(cube_helpers.TIMES[HELD_OUT]))
-    out = tmp_path / "eval"
-    metrics = evaluate_region(config, "tgt", teacher, student, out)
-    return region.truth, metrics, json.loads((out / "metrics_by_subset.json").read_text())
+    reference = np.zeros((cube_helpers.SIZE_PX,) * 2, np.uint8)
+    reference[:, :REFERENCE_COLUMNS] = REFERENCE
+    reference[UNKNOWN_REFERENCE] = UNKNOWN
+    grid = RegionGrid(GeoBox(reference.shape, Affine(cube_helpers.RES_M, 0, cube_helpers.ORIGIN[0],
+                                                     0, -cube_helpers.RES_M,
+                                                     cube_helpers.ORIGIN[1]), cube_helpers.CRS))
+    reference_path = write_reference_water(tmp_path / "reference_water.tif", reference, grid, {})
+    outputs = []
+    for run in ("eval", "again"):  # twice: identical inputs must give identical files
+        metrics = evaluate_region(config, "tgt", teacher, student, tmp_path / run, reference_path)
+        outputs.append({name: (tmp_path / run / name).read_bytes()
+                        for name in ("metrics.json", "metrics_by_subset.json", "metrics.md")})
+    details = json.loads((tmp_path / "eval" / "metrics_by_subset.json").read_text())
+    return region.truth, metrics, details, outputs
+
+
+def _flood_iou(truth: np.ndarray, times: list[int]) -> float:
+    """The bathtub's flood IoU by hand: water east of the reference water, and the one
+    pixel whose reference is unknown; the misses and false alarms all lie east of it."""
+    water = int(truth[times][:, :, REFERENCE_COLUMNS:].sum())
+    water += int(truth[times][(slice(None), *UNKNOWN_REFERENCE)].sum())
+    tp = water - 2 * len(times)
+    fp, fn = 2 * len(times), 5 * len(times)
+    return tp / (tp + fp + fn)
 
 
 def _expected(truth: np.ndarray, times: list[int], land_only: bool) -> dict[str, float]:
@@ -67,11 +96,13 @@ def _expected(truth: np.ndarray, times: list[int], land_only: bool) -> dict[str,
     pixels = len(times) * cube_helpers.SIZE_PX * (LAND_COLUMNS if land_only else
                                                   cube_helpers.SIZE_PX) - unknown
     return {"iou": tp / (tp + fp + fn), "f1": 2 * tp / (2 * tp + fp + fn),
-            "precision": tp / (tp + fp), "recall": tp / (tp + fn), "pixels": pixels}
+            "precision": tp / (tp + fp), "recall": tp / (tp + fn), "pixels": pixels,
+            # the sea is reference water: flood is the same on land and everywhere
+            "flood_iou": _flood_iou(truth, times)}
 
 
 def test_bathtub_scores_skip_unknown_truth_and_tell_misses_from_false_alarms(evaluated):
-    truth, metrics, details = evaluated
+    truth, metrics, details, _ = evaluated
     assert metrics["bathtub"] == pytest.approx(_expected(truth, HELD_OUT, land_only=False))
     subsets = details["subsets"]
     assert subsets["radar_passes"]["bathtub"] == pytest.approx(_expected(truth, [5, 6], False))
@@ -83,7 +114,7 @@ def test_bathtub_scores_skip_unknown_truth_and_tell_misses_from_false_alarms(eva
 
 
 def test_every_model_scores_exactly_the_known_truth_pixels(evaluated):
-    _, metrics, details = evaluated
+    _, metrics, details, _ = evaluated
     known_per_time = PIXELS - 16 - 9
     for name in ("teacher", "sar_otsu"):  # radar passes only
         assert metrics[name]["pixels"] == 2 * known_per_time
@@ -96,7 +127,35 @@ def test_every_model_scores_exactly_the_known_truth_pixels(evaluated):
 
 
 def test_label_fraction_counts_pixels_ever_labelled(evaluated):
-    _, metrics, _ = evaluated
+    _, metrics, _, _ = evaluated
     # labels cover the radar passes everywhere but a grid of every 5th row and 7th column
     never = len(range(0, cube_helpers.SIZE_PX, 5)) * len(range(0, cube_helpers.SIZE_PX, 7))
     assert metrics["label_fraction"] == pytest.approx(1 - never / PIXELS)
+
+
+def test_the_extreme_event_is_the_held_out_date_of_the_highest_gauge_level(evaluated):
+    truth, metrics, details, _ = evaluated
+    # the toy level rises every day: of the held-out dates, the last (no radar pass) is highest
+    extreme = metrics["extreme_event"]
+    assert extreme["dates"] == ["2024-01-08T06:00:00"]
+    assert set(extreme["models"]) == {"student_distilled", "student_labels_only",
+                                      "student_no_ewc", "bathtub"}  # no radar, no teacher
+    expected = _expected(truth, [7], land_only=False)
+    assert extreme["models"]["bathtub"] == pytest.approx({k: expected[k] for k in EXTREME_KEYS})
+    level = float(cube_helpers.water_levels_m()[7])
+    assert details["extreme_event"]["gauge_level_m"] == pytest.approx([level])
+    assert details["extreme_event"]["record_max_gauge_level_m"] == pytest.approx(level)
+
+
+def test_the_student_is_monotone_in_the_water_level(evaluated):
+    _, metrics, details, _ = evaluated
+    assert metrics["monotone_in_water_level"] == 1.0  # measured over the sweep, never set
+    levels = cube_helpers.water_levels_m()
+    sweep = details["monotone_sweep_m"]
+    assert len(sweep) == 21
+    assert sweep[0] == pytest.approx(levels.min()) and sweep[-1] == pytest.approx(levels.max() + 1)
+
+
+def test_evaluating_twice_gives_identical_files(evaluated):
+    *_, outputs = evaluated
+    assert outputs[0] == outputs[1]

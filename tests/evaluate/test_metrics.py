@@ -5,7 +5,12 @@ import math
 import numpy as np
 import pytest
 
-from floodkd.evaluate.metrics import binary_scores, reliability_bins, uncertainty_error_auroc
+from floodkd.evaluate.metrics import (
+    binary_scores,
+    flood_scores,
+    reliability_bins,
+    uncertainty_error_auroc,
+)
 
 
 def test_binary_scores_hand_computed_4x4():
@@ -27,6 +32,33 @@ def test_binary_scores_hand_computed_4x4():
     assert scores["f1"] == pytest.approx(8 / 10)
     assert scores["precision"] == pytest.approx(4 / 5)
     assert scores["recall"] == pytest.approx(4 / 5)
+
+
+def test_flood_scores_leave_reference_water_out():
+    # a river (column 0) is reference water; the flood is the water beside it
+    truth = np.array([[1, 1, 1, 0],
+                      [1, 1, 0, 0],
+                      [1, 0, 0, 0],
+                      [1, 0, 0, 1]], bool)
+    pred = np.array([[1, 1, 1, 1],
+                     [0, 1, 0, 0],
+                     [1, 0, 1, 0],
+                     [1, 0, 0, 0]], bool)
+    reference = np.zeros((4, 4), bool)
+    reference[:, 0] = True  # pred missed (1, 0): a miss of permanent water, not of flood
+    reference[0, 3] = True  # a false alarm on reference water: not a flood false alarm
+    valid = np.ones((4, 4), bool)
+    valid[2, 2] = False  # the false alarm at (2, 2) is not scored
+    every = binary_scores(pred, truth, valid)
+    assert (every["tp"], every["fp"], every["fn"]) == (6, 1, 2)  # fp (0, 3); fn (1, 0) (3, 3)
+    flood = flood_scores(pred, truth, reference, valid)
+    # flood truth: (0,1) (0,2) (1,1) (3,3); flood pred: (0,1) (0,2) (1,1)
+    assert (flood["tp"], flood["fp"], flood["fn"], flood["tn"]) == (3, 0, 1, 11)
+    assert flood["pixels"] == 15  # reference water is still scored, as neither class
+    assert flood["iou"] == 3 / 4
+    assert flood["precision"] == 1.0 and flood["recall"] == 3 / 4
+    # all water reference water: no flood anywhere, so flood IoU is undefined
+    assert math.isnan(flood_scores(pred, truth, np.ones((4, 4), bool), valid)["iou"])
 
 
 def test_binary_scores_tell_precision_from_recall():

@@ -13,10 +13,13 @@ import pytest
 import rasterio
 import yaml
 from affine import Affine
+from odc.geo.geobox import GeoBox
 from rasterio.features import rasterize
 from rio_cogeo.cogeo import cog_validate
 
 from floodkd.config import validate_config
+from floodkd.errors import InputError
+from floodkd.grid import RegionGrid
 from floodkd.predict import MapProvenance
 from floodkd.predict.cog import cog_band_writer
 from floodkd.predict.extent import (
@@ -25,11 +28,13 @@ from floodkd.predict.extent import (
     FLOOD,
     LOW_CONFIDENCE,
     NODATA,
+    REFERENCE_WATER,
     SEA,
     ExtentSettings,
     write_extent_maps,
 )
 from floodkd.predict.tiled import PROBABILITY_BANDS, UNCERTAINTY_BANDS, provenance_tags
+from floodkd.reference.cli import write_reference_water
 
 CONFIG = Path(__file__).parents[2] / "config" / "config.yaml"
 SHAPE = (40, 48)  # three 16-row blocks, so patches cross block borders
@@ -193,4 +198,45 @@ def test_elevation_on_another_grid_is_refused(tmp_path):
                        np.zeros(SHAPE, dtype=np.float32))
     with pytest.raises(ValueError, match=r"elevation_m has shape \(40, 47\)"):
         write_extent_maps(*paths, np.zeros((40, 47), dtype=np.float32), SETTINGS)
+    assert not (tmp_path / "flood_extent_surge_1m.tif").exists()
+
+
+def _reference_layer(path: Path, layer: np.ndarray, transform: Affine = TRANSFORM) -> Path:
+    grid = RegionGrid(GeoBox(layer.shape, transform, "EPSG:32631"))
+    return write_reference_water(path, layer, grid, {"SOURCE": "hand-made"})
+
+
+def test_reference_water_is_class_2_and_never_flood(tmp_path):
+    layers = known_layers()
+    reference = np.zeros(SHAPE, dtype=np.uint8)
+    reference[2:6, 2:4] = 1  # the west of flood patch A is a permanent pond
+    reference[8, 10:13] = 1  # permanent water where the models disagree
+    reference[0, 20:25] = 1  # permanent water the model calls dry
+    reference[:, 46] = 1  # the sea stays sea
+    reference[39, 0] = 1  # and nodata stays nodata
+    reference[12, 30:34] = 255  # unknown: not reference water, so patch B keeps its flood
+    path = _reference_layer(tmp_path / "reference_water.tif", reference)
+    maps = write_maps(tmp_path, layers["probability"], layers["std"])
+    written = write_extent_maps(*maps, layers["elevation"], SETTINGS, reference_water=path)
+    expected = layers["classes"].copy()
+    expected[2:6, 2:4] = expected[8, 10:13] = expected[0, 20:25] = REFERENCE_WATER
+    with rasterio.open(written.extent) as src:
+        np.testing.assert_array_equal(src.read(1), expected)
+        assert src.tags()["REFERENCE_WATER"] == str(path)
+        assert "reference water where the reference water layer is 1" in src.tags()["CLASS_RULE"]
+    polygons = gpd.read_file(written.polygons, layer="flood")
+    burnt = rasterize(((geometry, 1) for geometry in polygons.geometry), out_shape=SHAPE,
+                      transform=TRANSFORM, fill=0, dtype="uint8")
+    np.testing.assert_array_equal(burnt == 1, expected == FLOOD)
+    assert sorted(polygons["area_m2"] / PIXEL_M**2) == [1, 12, 95]  # A lost its 8 pond pixels
+
+
+def test_a_reference_layer_off_the_grid_of_the_maps_is_refused(tmp_path):
+    layers = known_layers()
+    shifted = TRANSFORM * Affine.translation(1, 0)
+    path = _reference_layer(tmp_path / "reference_water.tif", np.zeros(SHAPE, np.uint8), shifted)
+    maps = write_maps(tmp_path, layers["probability"], layers["std"])
+    with pytest.raises(InputError, match="reference_water.tif: the reference water layer is not "
+                       "on the grid of the maps.*Fix: rerun `floodkd reference-water`"):
+        write_extent_maps(*maps, layers["elevation"], SETTINGS, reference_water=path)
     assert not (tmp_path / "flood_extent_surge_1m.tif").exists()

@@ -12,6 +12,8 @@ rule catalogue:
                                   for modality in ("labels", "tide")
                                   if modality in config["regions"][wildcards.region]["inputs"]],
         outline=lambda wildcards: config["regions"][wildcards.region].get("area_file", []),
+        # not read: see rule exposure
+        cube=lambda wildcards: aligned(wildcards.region, "manifest"),
     output:
         project=f"{RESULTS}/{{region}}/{{region}}.qgs",
         context=directory(f"{RESULTS}/{{region}}/context"),

@@ -88,6 +88,21 @@ def evaluate_settings(wildcards):
                           config["regions"][wildcards.region].get("truth")])
 
 
+def reference_water_source(wildcards):
+    """What a region's reference water is made from: the raster its config names, else the
+    teacher (over every radar pass of the cube)."""
+    raster = config["regions"][wildcards.region].get("reference_water")
+    return raster or f"{RESULTS}/teacher/teacher.safetensors"
+
+
+def reference_water_settings(wildcards):
+    """The reference water rule and raster, and the keys the teacher's maps are made with."""
+    region = config["regions"][wildcards.region]
+    return settings_hash([config["reference_water"], region.get("reference_water"),
+                          config["predict"]["mc_samples"], config["predict"]["overlap_px"],
+                          region_place(wildcards.region), config["grid"]])
+
+
 def predict_settings(wildcards):
     predict = {k: v for k, v in config["predict"].items() if k != "scenarios"}
     region = config["regions"][wildcards.region]
@@ -271,6 +286,7 @@ def all_outputs():
         outputs += [f"{RESULTS}/{region}/cube.zarr", f"{RESULTS}/{region}/tiles.parquet"]
     for region in TARGETS:
         outputs += impact_outputs(region)
+        outputs.append(f"{RESULTS}/{region}/reference_water.tif")
         outputs += [f"{RESULTS}/{region}/{region}.qgs", f"{RESULTS}/{region}/maps/collection.json"]
         if region_model(region) == "teacher":  # radar-only: the observed pass, no student
             outputs += scenario_maps(region, "observed")

@@ -6,6 +6,7 @@ rule evaluate:
         teacher=rules.train_teacher.output.weights,
         student=rules.distill.output.meta,
         truth=truth_files,
+        reference_water=rules.reference_water.output.reference,
     output:
         metrics=f"{RESULTS}/{{region}}/eval/metrics.json",
         table=f"{RESULTS}/{{region}}/eval/metrics.md",
@@ -27,5 +28,6 @@ rule evaluate:
         "Evaluating models and baselines on {wildcards.region}"
     shell:
         "floodkd evaluate --config {params.config:q} --region {wildcards.region:q} "
-        "--teacher {params.teacher:q} --student {params.student:q} --out {params.out:q} "
+        "--teacher {params.teacher:q} --student {params.student:q} "
+        "--reference-water {input.reference_water:q} --out {params.out:q} "
         "--threads {threads} --log {log:q}"

@@ -1,10 +1,11 @@
 # Stage 6: tiled inference over the whole region, streamed to Cloud-Optimized GeoTIFFs,
-# and the flood extent (classes and polygons) and likelihood made from them.
+# and the flood extent (classes and polygons, the reference water apart) and likelihood.
 rule predict:
     input:
         cube=lambda wildcards: aligned(wildcards.region, "manifest"),
         model=map_model,
         risk=scenario_risk_inputs,
+        reference_water=rules.reference_water.output.reference,
     output:
         probability=f"{RESULTS}/{{region}}/maps/flood_probability_{{scenario}}.tif",
         uncertainty=f"{RESULTS}/{{region}}/maps/flood_uncertainty_{{scenario}}.tif",
@@ -43,4 +44,5 @@ rule predict:
         "floodkd predict --config {params.config:q} --region {wildcards.region:q} "
         "--scenario {wildcards.scenario:q} --model {params.model:q} --student {params.student:q} "
         "--teacher {params.teacher:q} --cube {params.cube:q} --risk {params.risk:q} "
-        "--out {params.out:q} --threads {threads} --log {log:q}"
+        "--reference-water {input.reference_water:q} --out {params.out:q} "
+        "--threads {threads} --log {log:q}"

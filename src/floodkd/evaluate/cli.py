@@ -1,4 +1,5 @@
-"""``floodkd evaluate --config C --region R --teacher T --student S --out results/R/eval``."""
+"""``floodkd evaluate --config C --region R --teacher T --student S --reference-water
+results/R/reference_water.tif --out results/R/eval``."""
 
 from __future__ import annotations
 
@@ -19,6 +20,9 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--teacher", required=True,
                         help="teacher folder (holding teacher.safetensors) or the file itself")
     parser.add_argument("--student", required=True, help="the region's student folder")
+    parser.add_argument("--reference-water",
+                        help="results/<region>/reference_water.tif (floodkd reference-water), "
+                        "for flood_iou: water outside it; without it flood_iou is null")
     parser.add_argument("--out", required=True,
                         help="output folder for metrics.json, metrics.md, metrics_by_subset.json")
 
@@ -26,8 +30,10 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 def run(args: argparse.Namespace) -> None:
     config = load_config(args.config)
     teacher = teacher_weights(args.teacher)
-    check_outputs(config, args.config, folders=[args.out], inputs=[teacher, args.student],
-                  cubes=True)
-    metrics = evaluate_region(config, args.region, teacher, args.student, args.out)
-    log.info("evaluation written to %s: distilled student IoU %s", args.out,
-             metrics["student_distilled"]["iou"])
+    reference = [args.reference_water] if args.reference_water else []
+    check_outputs(config, args.config, folders=[args.out],
+                  inputs=[teacher, args.student, *reference], cubes=True)
+    metrics = evaluate_region(config, args.region, teacher, args.student, args.out,
+                              args.reference_water)
+    log.info("evaluation written to %s: distilled student IoU %s, flood IoU %s", args.out,
+             metrics["student_distilled"]["iou"], metrics["student_distilled"]["flood_iou"])

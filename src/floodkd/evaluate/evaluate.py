@@ -5,6 +5,14 @@ the held-out radar passes and on dates without a radar pass; on a real region, t
 the test-split tiles. Models predict whole tiles, stitched onto the region grid (overlaps
 averaged), so the connectivity-based bathtub and the tiled models score the same pixels.
 
+Every score comes twice: for all water, and as ``flood_iou`` for flood alone, water outside
+the region's reference (permanent) water (``floodkd reference-water``), as the Copernicus
+Global Flood Monitoring service reports flood. The held-out date(s) of the highest water
+level at the gauges are scored again as ``extreme_event``, and ``monotone_in_water_level``
+measures that the distilled student's probability never falls as the level rises
+(``floodkd.evaluate.monotone``). Identical inputs and weights give identical numbers: MC
+dropout is seeded per date.
+
 Outputs: ``metrics.json`` (exactly the agreed keys), ``metrics_by_subset.json`` (the same
 scores per evaluation subset, plus what was evaluated) and ``metrics.md`` (a table).
 """
@@ -18,6 +26,7 @@ import math
 import re
 from collections import defaultdict
 from dataclasses import asdict, dataclass
+from itertools import chain
 from pathlib import Path
 from typing import Any
 
@@ -45,10 +54,17 @@ from floodkd.distill.loop import autocast, iso_times, pick_device
 from floodkd.distill.student_training import STUDENT_FILE
 from floodkd.errors import InputError
 from floodkd.evaluate.baselines import bathtub, sar_otsu
-from floodkd.evaluate.metrics import binary_scores, reliability_bins, uncertainty_error_auroc
+from floodkd.evaluate.metrics import (
+    binary_scores,
+    flood_scores,
+    reliability_bins,
+    uncertainty_error_auroc,
+)
+from floodkd.evaluate.monotone import level_sweep, monotone_fraction, sweep_levels
 from floodkd.grid import RegionGrid
 from floodkd.models.checkpoint import load_checkpoint
 from floodkd.models.teacher import RadarTeacher
+from floodkd.reference.water import REFERENCE, read_reference_raster
 from floodkd.settings import Settings, settings_from_config
 
 __all__ = [
@@ -59,13 +75,16 @@ __all__ = [
     "evaluate_region",
     "truth_times",
     "read_truth",
+    "gauge_levels",
+    "extreme_event_times",
 ]
 
 log = logging.getLogger(__name__)
 
 MODEL_NAMES = ("teacher", "student_distilled", "student_labels_only", "student_no_ewc",
                "bathtub", "sar_otsu")
-SCORE_KEYS = ("iou", "f1", "precision", "recall", "pixels")
+SCORE_KEYS = ("iou", "flood_iou", "f1", "precision", "recall", "pixels")
+EXTREME_KEYS = ("iou", "flood_iou", "pixels")
 # radar_passes: held-out passes (synthetic) or labelled test-tile passes (real); every model
 # runs. no_radar_dates: no pass, so only the students and the bathtub can run.
 SUBSETS = ("radar_passes", "no_radar_dates")
@@ -86,6 +105,8 @@ class EvaluateConfig(Settings):
     threshold: float = 0.5  # P(flood) above which a pixel counts as flooded
     truth_match_hours: float = 12.0  # a truth raster belongs to the cube time this close
     batch_size: int = 8
+    monotone_steps: int = 21  # water levels of the monotonicity sweep
+    monotone_headroom_m: float = 1.0  # the sweep ends this far above the highest level seen
 
 
 # ---------------------------------------------------------------- truth
@@ -194,11 +215,29 @@ def predict_time(region: RegionData, tile_positions: list[int], t: int, size: tu
 # ---------------------------------------------------------------- scoring
 
 
-def _scores(pred: list[np.ndarray], truth: list[np.ndarray]) -> dict[str, float | int]:
-    if not pred:
-        pred, truth = [np.zeros(0, bool)], [np.zeros(0, bool)]
-    p, t = np.concatenate(pred), np.concatenate(truth)
-    scores = binary_scores(p, t, np.ones_like(p))
+@dataclass
+class Scored:
+    """One model's scored pixels at one time: its prediction and the truth (water), whether
+    each is reference water and whether it is land (outside the sea)."""
+
+    pred: np.ndarray
+    truth: np.ndarray
+    reference: np.ndarray
+    land: np.ndarray
+
+
+def _scores(entries: list[Scored], land_only: bool = False,
+            with_reference: bool = True) -> dict[str, float | int | None]:
+    """SCORE_KEYS over the pooled pixels of ``entries``; ``flood_iou`` is None without a
+    reference water layer."""
+    if not entries:
+        entries = [Scored(*(np.zeros(0, bool),) * 4)]
+    pred, truth, reference, land = (np.concatenate([getattr(e, key) for e in entries])
+                                    for key in ("pred", "truth", "reference", "land"))
+    valid = land if land_only else np.ones_like(pred)
+    scores = binary_scores(pred, truth, valid)
+    scores["flood_iou"] = (flood_scores(pred, truth, reference, valid)["iou"] if with_reference
+                           else float("nan"))
     return {key: _finite_or_none(scores[key]) for key in SCORE_KEYS}
 
 
@@ -209,10 +248,32 @@ def _finite_or_none(value: float | int) -> float | int | None:
     return value
 
 
+def gauge_levels(cube: Any) -> np.ndarray:
+    """(time,) the highest water level of the cube's gauges at each time (the last hour of
+    ``gauge_history_m``), NaN where no gauge has a value or the cube has no gauges."""
+    if "gauge_history_m" not in cube or cube.sizes.get("gauge", 0) == 0:
+        return np.full(cube.sizes["time"], np.nan)
+    current = cube["gauge_history_m"].isel(lag=-1).values.astype(np.float64)  # (time, gauge)
+    with np.errstate(invalid="ignore"):
+        return np.fmax.reduce(current, axis=1)
+
+
+def extreme_event_times(levels_m: np.ndarray, candidates: list[int]) -> list[int]:
+    """The candidate time indices at the highest finite water level (ties all kept); none
+    when no candidate has a level."""
+    known = [t for t in candidates if np.isfinite(levels_m[t])]
+    if not known:
+        return []
+    top = max(levels_m[t] for t in known)
+    return sorted(t for t in known if levels_m[t] == top)
+
+
 def evaluate_region(config: dict[str, Any], region_name: str, teacher_path: str | Path,
-                    student_dir: str | Path, out_dir: str | Path) -> dict[str, Any]:
+                    student_dir: str | Path, out_dir: str | Path,
+                    reference_water: str | Path | None = None) -> dict[str, Any]:
     """Evaluate all models of one region; write ``out_dir/metrics.json``, ``metrics.md`` and
-    ``metrics_by_subset.json``. Returns the ``metrics.json`` document."""
+    ``metrics_by_subset.json``. ``reference_water`` is the region's reference water COG
+    (without it ``flood_iou`` is null). Returns the ``metrics.json`` document."""
     out_dir, student_dir = Path(out_dir), Path(student_dir)
     settings = settings_from_config(EvaluateConfig, config, "evaluate")
     region_cfg = region_config(config, region_name)
@@ -234,12 +295,14 @@ def evaluate_region(config: dict[str, Any], region_name: str, teacher_path: str 
                    np.array(student_doc["holdout_times"], dtype="datetime64[s]"))
     elevation = cube["elevation_m"].values
     sea = sea_mask(elevation)
+    grid = RegionGrid.from_dataset(cube)
+    permanent = (np.zeros(elevation.shape, bool) if reference_water is None
+                 else read_reference_raster(reference_water, grid) == REFERENCE)
 
     truth_glob = region_cfg.get("truth")
     truth_paths = [Path(p) for p in glob.glob(truth_glob)] if truth_glob else []
     truth_files = truth_times(truth_paths, times, settings.truth_match_hours)
     if truth_files:
-        grid = RegionGrid.from_dataset(cube)
         truth_source = f"truth rasters matching {truth_glob}"
         tile_positions = list(range(len(region.tiles)))
         plan = {"radar_passes": [t for t in sorted(truth_files) if radar[t] and held[t]],
@@ -263,20 +326,20 @@ def evaluate_region(config: dict[str, Any], region_name: str, teacher_path: str 
         tile = region.tiles.iloc[p]
         cover[tile.row_off:tile.row_off + tile.height, tile.col_off:tile.col_off + tile.width] = 1
 
-    pred: dict[str, dict[str, list]] = defaultdict(lambda: defaultdict(list))
-    truth_px: dict[str, dict[str, list]] = defaultdict(lambda: defaultdict(list))
+    scored: dict[str, dict[int, Scored]] = defaultdict(dict)
     calibration: dict[str, list] = defaultdict(list)
     for subset, subset_times in plan.items():
         for t in subset_times:
             label = cube["label"].isel(time=t).values if "label" in cube else None
             if truth_files:
                 truth = read_truth(truth_files[t], grid)
-                scored = cover & (truth != LABEL_NODATA)  # tiles may leave gaps in the grid
+                scored_px = cover & (truth != LABEL_NODATA)  # tiles may leave gaps in the grid
                 if subset == "no_radar_dates" and label is not None:
-                    scored &= label == LABEL_NODATA  # not a pixel the student was taught
+                    scored_px &= label == LABEL_NODATA  # not a pixel the student was taught
             else:
                 truth = label
-                scored = cover & (truth != LABEL_NODATA)
+                scored_px = cover & (truth != LABEL_NODATA)
+            torch.manual_seed(t)  # the same MC-dropout draws on every run
             maps = predict_time(region, tile_positions, t, size, teacher if radar[t] else None,
                                 ensembles, settings, device)
             level = cube["water_level_m"].isel(time=t).values
@@ -291,32 +354,35 @@ def evaluate_region(config: dict[str, Any], region_name: str, teacher_path: str 
                     maps["sar_otsu"][~np.isfinite(vv)] = np.nan
             is_water = truth == 1
             for name in MODEL_NAMES:
-                if name not in maps:
-                    continue
-                ok = scored & np.isfinite(maps[name])
-                pred[name][subset].append(maps[name][ok] > settings.threshold)
-                truth_px[name][subset].append(is_water[ok])
-                land = ok & ~sea
-                pred[name][f"{subset}_land"].append(maps[name][land] > settings.threshold)
-                truth_px[name][f"{subset}_land"].append(is_water[land])
-            ok = scored & np.isfinite(maps["student_distilled"])
+                if name in maps:
+                    ok = scored_px & np.isfinite(maps[name])
+                    scored[name][t] = Scored(maps[name][ok] > settings.threshold, is_water[ok],
+                                             permanent[ok], ~sea[ok])
+            ok = scored_px & np.isfinite(maps["student_distilled"])
             calibration["after"].append(maps["student_distilled"][ok])
             calibration["before"].append(maps["uncalibrated"][ok])
             calibration["uncertainty"].append(maps["uncertainty"][ok])
             calibration["truth"].append(truth[ok])
             log.info("evaluated %s time %s (%s)", subset, times[t], sorted(maps))
 
-    by_subset = {subset: {name: _scores(pred[name][subset], truth_px[name][subset])
+    with_reference = reference_water is not None
+
+    def scores(name: str, at: list[int], land_only: bool = False) -> dict[str, Any]:
+        return _scores([scored[name][t] for t in at if t in scored[name]], land_only,
+                       with_reference)
+
+    by_subset = {subset: {name: scores(name, plan[subset.removesuffix("_land")],
+                                       subset.endswith("_land"))
                           for name in MODEL_NAMES if name not in RADAR_ONLY or
                           subset.startswith("radar_passes")}
                  for subset in REPORTED_SUBSETS}
+    evaluated = sorted(t for subset in SUBSETS for t in plan[subset])
+    levels = gauge_levels(cube)
+    extreme = extreme_event_times(levels, evaluated)
     after = np.concatenate(calibration["after"])
     truth_all = np.concatenate(calibration["truth"])
     wrong = (after > settings.threshold) != (truth_all == 1)
-    metrics: dict[str, Any] = {
-        name: _scores([p for s in SUBSETS for p in pred[name][s]],
-                      [x for s in SUBSETS for x in truth_px[name][s]])
-        for name in MODEL_NAMES}
+    metrics: dict[str, Any] = {name: scores(name, evaluated) for name in MODEL_NAMES}
     metrics["label_fraction"] = label_fraction(region)
     metrics["ece"] = {
         "before_calibration": _finite_or_none(
@@ -325,8 +391,25 @@ def evaluate_region(config: dict[str, Any], region_name: str, teacher_path: str 
     }
     metrics["uncertainty_error_auroc"] = _finite_or_none(
         uncertainty_error_auroc(np.concatenate(calibration["uncertainty"]), wrong))
+    metrics["extreme_event"] = {
+        "dates": iso_times(times[extreme]),
+        "models": {name: {key: value for key, value in scores(name, extreme).items()
+                          if key in EXTREME_KEYS}
+                   for name in MODEL_NAMES if any(t in scored[name] for t in extreme)}}
+    sweep = sweep_levels(cube["gauge_history_m"].values if "gauge_history_m" in cube else [],
+                         settings.monotone_headroom_m, settings.monotone_steps)
+    metrics["monotone_in_water_level"] = None if sweep is None or not extreme else (
+        _monotone(region, tile_positions, extreme, ensembles["student_distilled"], sweep,
+                  multiple))
     details = {"region": region_name, "truth": truth_source, "subsets": by_subset,
                "times": {s: iso_times(times[plan[s]]) for s in SUBSETS},
+               "reference_water": str(reference_water) if with_reference else None,
+               "extreme_event": {"dates": iso_times(times[extreme]),
+                                 "gauge_level_m": [float(levels[t]) for t in extreme],
+                                 "record_max_gauge_level_m": _finite_or_none(
+                                     float(np.nanmax(levels)) if np.isfinite(levels).any()
+                                     else float("nan"))},
+               "monotone_sweep_m": None if sweep is None else [float(v) for v in sweep],
                "temperature": student_doc["temperature"], "settings": asdict(settings),
                # the data of the report's reliability diagram (distilled student)
                "reliability": {
@@ -335,6 +418,17 @@ def evaluate_region(config: dict[str, Any], region_name: str, teacher_path: str 
                    "after_calibration": reliability_bins(after, truth_all == 1)}}
     _write(out_dir, metrics, details)
     return metrics
+
+
+def _monotone(region: RegionData, tile_positions: list[int], at: list[int],
+              ensemble: StudentEnsemble, levels: np.ndarray, multiple: int) -> float | None:
+    """monotone_fraction of the distilled student swept over ``levels`` at the times ``at``,
+    over the evaluated tiles: a pixel counts as monotone when it is at every one of them."""
+    windows = [tuple(int(v) for v in region.tiles.iloc[p][["row_off", "col_off", "height",
+                                                            "width"]]) for p in tile_positions]
+    sweeps = chain.from_iterable(level_sweep(region.cube_path, t, windows, ensemble, levels,
+                                             multiple) for t in at)
+    return monotone_fraction(sweeps, (region.cube.sizes["y"], region.cube.sizes["x"]))
 
 
 def _test_label_times(region: RegionData, tile_positions: list[int]) -> list[int]:
@@ -368,6 +462,12 @@ def _write(out_dir: Path, metrics: dict[str, Any], details: dict[str, Any]) -> N
         tmp.write_text(json.dumps(metrics, indent=2) + "\n")
 
 
+def _sweep_text(levels: list[float] | None) -> str:
+    if not levels:
+        return "no gauge level observed"
+    return f"{levels[0]:.2f} .. {levels[-1]:.2f} m in {len(levels)} steps"
+
+
 def _fmt(value: Any) -> str:
     if value is None:
         return "n/a"
@@ -375,23 +475,38 @@ def _fmt(value: Any) -> str:
 
 
 def metrics_markdown(metrics: dict[str, Any], details: dict[str, Any]) -> str:
-    """A short Markdown report: one row per model, pooled and per-subset IoU."""
+    """A short Markdown report: one row per model, pooled and per-subset IoU, then the
+    extreme event, calibration and monotonicity."""
     subsets = details["subsets"]
+    reference = details["reference_water"] or "none given: flood IoU n/a"
     lines = [f"# Evaluation: {details['region']}", "",
              f"Truth: {details['truth']}. Flooded means P(flood) > "
-             f"{details['settings']['threshold']}.", "",
-             "| model | IoU | F1 | precision | recall | pixels | "
+             f"{details['settings']['threshold']}. Flood IoU: water outside the reference "
+             f"(permanent) water ({reference}).", "",
+             "| model | IoU | flood IoU | F1 | precision | recall | pixels | "
              + " | ".join(f"IoU {s.replace('_', ' ')}" for s in REPORTED_SUBSETS) + " |",
-             "|---|---|---|---|---|---|" + "---|" * len(REPORTED_SUBSETS)]
+             "|---|---|---|---|---|---|---|" + "---|" * len(REPORTED_SUBSETS)]
     for name in MODEL_NAMES:
         row = metrics[name]
         per_subset = [_fmt(subsets[s][name]["iou"]) if name in subsets[s] else "n/a"
                       for s in REPORTED_SUBSETS]
         lines.append(f"| {name} | " + " | ".join(_fmt(row[k]) for k in SCORE_KEYS) + " | "
                      + " | ".join(per_subset) + " |")
+    extreme = metrics["extreme_event"]
+    levels = ", ".join(_fmt(level) for level in details["extreme_event"]["gauge_level_m"])
+    lines += ["", f"Extreme event (held-out date(s) of the highest gauge level, "
+              f"{levels or 'n/a'} m; record maximum "
+              f"{_fmt(details['extreme_event']['record_max_gauge_level_m'])} m): "
+              f"{', '.join(extreme['dates']) or 'none'}", "",
+              "| model | IoU | flood IoU | pixels |", "|---|---|---|---|"]
+    lines += [f"| {name} | " + " | ".join(_fmt(row[k]) for k in EXTREME_KEYS) + " |"
+              for name, row in extreme["models"].items()]
     ece = metrics["ece"]
     lines += ["", f"- label fraction: {_fmt(metrics['label_fraction'])}",
               f"- ECE before / after calibration (T = {details['temperature']:.3f}): "
               f"{_fmt(ece['before_calibration'])} / {_fmt(ece['after_calibration'])}",
-              f"- uncertainty-error AUROC: {_fmt(metrics['uncertainty_error_auroc'])}", ""]
+              f"- uncertainty-error AUROC: {_fmt(metrics['uncertainty_error_auroc'])}",
+              "- share of pixels whose distilled P(flood) never falls as the water level rises "
+              f"(swept over {_sweep_text(details['monotone_sweep_m'])}): "
+              f"{_fmt(metrics['monotone_in_water_level'])}", ""]
     return "\n".join(lines)

@@ -5,7 +5,7 @@ from __future__ import annotations
 import numpy as np
 from scipy.stats import rankdata
 
-__all__ = ["binary_scores", "reliability_bins", "uncertainty_error_auroc"]
+__all__ = ["binary_scores", "flood_scores", "reliability_bins", "uncertainty_error_auroc"]
 
 
 def _ratio(numerator: int, denominator: int) -> float:
@@ -39,6 +39,17 @@ def binary_scores(pred: np.ndarray, truth: np.ndarray, valid: np.ndarray) -> dic
         "fn": fn,
         "tn": tn,
     }
+
+
+def flood_scores(pred: np.ndarray, truth: np.ndarray, reference_water: np.ndarray,
+                 valid: np.ndarray) -> dict[str, float]:
+    """``binary_scores`` of flood: water outside ``reference_water`` (permanent water, as the
+    Copernicus Global Flood Monitoring service keeps it apart). A reference water pixel is
+    flood in neither prediction nor truth, so it still counts in ``pixels`` and ``tn`` but
+    cannot change IoU, F1, precision or recall."""
+    reference = np.asarray(reference_water, dtype=bool)
+    return binary_scores(np.asarray(pred, dtype=bool) & ~reference,
+                         np.asarray(truth, dtype=bool) & ~reference, valid)
 
 
 def uncertainty_error_auroc(uncertainty: np.ndarray, wrong: np.ndarray) -> float:

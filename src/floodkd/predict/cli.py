@@ -46,6 +46,9 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--out", required=True, help="maps folder, e.g. results/<region>/maps")
     parser.add_argument("--device", default=None, help="torch device (default: cuda if present)")
     parser.add_argument("--risk", help="results/<region>/risk, for climate scenarios")
+    parser.add_argument("--reference-water",
+                        help="results/<region>/reference_water.tif (floodkd reference-water): "
+                        "its permanent water is class 2 of the extent, not flood")
 
 
 def resolve_scenario(config: dict[str, Any], name: str) -> dict[str, Any]:
@@ -175,7 +178,8 @@ def run(args: argparse.Namespace) -> None:
     settings = config["predict"]
     student_dir, cube_path = Path(args.student), Path(args.cube)
     check_outputs(config, args.config, folders=[args.out], cubes=True,
-                  inputs=[student_dir, cube_path, *([args.risk] if climate else [])])
+                  inputs=[student_dir, cube_path, *([args.risk] if climate else []),
+                          *([args.reference_water] if args.reference_water else [])])
     model_sha256 = checkpoint_sha256(student_dir)
     cube = open_cube(cube_path)
     grid = RegionGrid.from_config(config, args.region)
@@ -217,7 +221,7 @@ def run(args: argparse.Namespace) -> None:
             on_tile=lambda _window: progress.update(), **bands,
         )
     extent = write_extent_maps(written.probability, written.uncertainty, cube["elevation_m"],
-                               ExtentSettings.from_config(config))
+                               ExtentSettings.from_config(config), args.reference_water)
     log.info("wrote %s, %s, %s, %s and %s at %s", written.probability, written.uncertainty,
              extent.extent, extent.polygons, extent.likelihood,
              datetime.now(UTC).isoformat(timespec="seconds"))

@@ -10,10 +10,12 @@ them) and the cube's ``elevation_m``, three products are written beside them:
 - ``flood_likelihood_<scenario>.tif``: uint8 round(100 P) in percent; nodata 255.
 
 The class rule (first match wins): nodata where P is nodata; sea where the DEM is at or below
-sea level (``floodkd.align.terrain.sea_mask``); low confidence where the ``std`` of P is at or
-above ``predict.extent.low_confidence_std``; flood where P >= ``predict.extent.threshold``;
-dry otherwise. Class 2 (reference/permanent water) is reserved for a reference-water layer;
-until one exists the only permanent water is the sea, so no pixel gets class 2 yet.
+sea level (``floodkd.align.terrain.sea_mask``); reference water where the region's reference
+water layer (``floodkd reference-water``: permanent water, as the Copernicus Global Flood
+Monitoring service keeps it apart from flood) is 1; low confidence where the ``std`` of P is
+at or above ``predict.extent.low_confidence_std``; flood where P >= ``predict.extent.threshold``;
+dry otherwise. The probability map stays P(water): only the classes tell permanent water from
+flood. Without a reference water layer no pixel is class 2.
 
 The rasters are computed block row by block row; the polygons need the whole flood mask
 and probability at once (one uint8 and one float32 array of the grid).
@@ -40,12 +42,13 @@ from shapely.geometry import shape as to_shape
 
 from floodkd.align.terrain import SEA_LEVEL_M, sea_mask
 from floodkd.atomic import atomic_path, scratch_dir
+from floodkd.errors import InputError
 from floodkd.predict.style import paletted_qml, write_qml
 
 __all__ = [
     "DRY", "FLOOD", "REFERENCE_WATER", "SEA", "LOW_CONFIDENCE", "NODATA",
     "EXTENT_CLASSES", "POLYGON_COLUMNS", "ExtentSettings", "ExtentFiles",
-    "extent_classes", "likelihood_percent", "flood_polygons", "write_extent_maps",
+    "extent_classes", "likelihood_percent", "flood_polygons", "write_extent_maps", "byte_cog",
 ]
 
 DRY, FLOOD, REFERENCE_WATER, SEA, LOW_CONFIDENCE = 0, 1, 2, 3, 4
@@ -80,6 +83,7 @@ class ExtentSettings:
     def rule(self) -> str:
         """The class rule in words (written into the tags)."""
         return (f"first match: nodata where P is nodata; sea where the DEM <= {SEA_LEVEL_M:g} m; "
+                "reference water where the reference water layer is 1; "
                 f"low confidence where std >= {self.low_confidence_std:g}; flood where P >= "
                 f"{self.threshold:g}; dry otherwise")
 
@@ -95,13 +99,17 @@ class ExtentFiles:
 
 
 def extent_classes(
-    probability: np.ndarray, std: np.ndarray, sea: np.ndarray, settings: ExtentSettings
+    probability: np.ndarray, std: np.ndarray, sea: np.ndarray, settings: ExtentSettings,
+    reference_water: np.ndarray | None = None,
 ) -> np.ndarray:
     """uint8 extent classes of pixels with P(flood) ``probability`` (NaN = nodata), its
-    ``std`` and the boolean ``sea`` mask, all of one shape (see the module's rule)."""
+    ``std``, the boolean ``sea`` mask and the optional boolean ``reference_water`` mask, all
+    of one shape (see the module's rule)."""
     with np.errstate(invalid="ignore"):  # NaN compares False
         classes = np.where(probability >= settings.threshold, FLOOD, DRY).astype(np.uint8)
         classes[std >= settings.low_confidence_std] = LOW_CONFIDENCE
+    if reference_water is not None:
+        classes[reference_water] = REFERENCE_WATER
     classes[sea] = SEA
     classes[~np.isfinite(probability)] = NODATA
     return classes
@@ -142,11 +150,13 @@ def write_extent_maps(
     uncertainty_path: str | Path,
     elevation_m: Any,
     settings: ExtentSettings,
+    reference_water: str | Path | None = None,
 ) -> ExtentFiles:
     """Write a scenario's extent COG (+ ``.qml``), flood polygons and likelihood COG beside
-    its probability COG, from that COG, the ``std`` band of the uncertainty COG and the
-    cube's ``elevation_m`` (y, x; a numpy array or a lazy xarray DataArray on the same grid).
-    The scenario and its date come from the probability COG's tags."""
+    its probability COG, from that COG, the ``std`` band of the uncertainty COG, the
+    cube's ``elevation_m`` (y, x; a numpy array or a lazy xarray DataArray on the same grid)
+    and, when given, the region's reference water COG (``floodkd reference-water``; value 1
+    is class 2). The scenario and its date come from the probability COG's tags."""
     probability_path, uncertainty_path = Path(probability_path), Path(uncertainty_path)
     out_dir = probability_path.parent
     with rasterio.open(probability_path) as src:
@@ -163,9 +173,11 @@ def write_extent_maps(
     paths = {kind: out_dir / f"flood_{kind}_{scenario}.tif" for kind in ("extent", "likelihood")}
     layer = {"crs": profile["crs"], "transform": profile["transform"], "shape": shape,
              "blocksize": blocksize}
+    extent_tags = _extent_tags(tags, settings, reference_water)
     with (
-        _byte_cog(paths["extent"], _extent_tags(tags, settings), "MODE", **layer) as extent,
-        _byte_cog(paths["likelihood"], tags, "AVERAGE", **layer) as likelihood,
+        _reference_reader(reference_water, profile) as reference,
+        byte_cog(paths["extent"], extent_tags, "MODE", **layer) as extent,
+        byte_cog(paths["likelihood"], tags, "AVERAGE", **layer) as likelihood,
     ):
         _describe_extent(extent, settings)
         _describe_likelihood(likelihood)
@@ -173,7 +185,9 @@ def write_extent_maps(
                                                      blocksize):
             rows = slice(window.row_off, window.row_off + window.height)
             sea = sea_mask(np.asarray(elevation_m[rows], dtype=np.float32))
-            extent.write(extent_classes(probability, std, sea, settings), 1, window=window)
+            permanent = None if reference is None else reference.read(1, window=window) == 1
+            extent.write(extent_classes(probability, std, sea, settings, permanent), 1,
+                         window=window)
             likelihood.write(likelihood_percent(probability), 1, window=window)
     style = write_qml(out_dir / f"flood_extent_{scenario}.qml", paletted_qml(1, [
         (value, colour, name) for value, (name, colour) in EXTENT_CLASSES.items()]))
@@ -200,12 +214,31 @@ def _read_blocks(
 
 
 @contextmanager
-def _byte_cog(
+def _reference_reader(
+    path: str | Path | None, profile: dict[str, Any]
+) -> Iterator[rasterio.io.DatasetReader | None]:
+    """The reference water COG open for reading (None without one), refused unless it lies on
+    the grid of the maps (``profile``)."""
+    if path is None:
+        yield None
+        return
+    with rasterio.open(path) as reference:
+        if (reference.crs != profile["crs"]
+                or (reference.height, reference.width) != (profile["height"], profile["width"])
+                or not reference.transform.almost_equals(profile["transform"])):
+            raise InputError(path, "the reference water layer is not on the grid of the maps",
+                             "rerun `floodkd reference-water` for this region with this config")
+        yield reference
+
+
+@contextmanager
+def byte_cog(
     final: Path, tags: dict[str, str], resampling: str, *, crs: Any, transform: Affine,
     shape: tuple[int, int], blocksize: int,
 ) -> Iterator[rasterio.io.DatasetWriter]:
-    """A uint8 scratch GeoTIFF open for writing; when the block succeeds GDAL's COG driver
-    copies it (overviews with ``resampling``) to ``final`` atomically; else nothing is left."""
+    """A uint8 scratch GeoTIFF (nodata 255) open for writing; when the block succeeds GDAL's
+    COG driver copies it (overviews with ``resampling``) to ``final`` atomically; else
+    nothing is left."""
     profile = {
         "driver": "GTiff", "width": shape[1], "height": shape[0], "count": 1, "dtype": "uint8",
         "crs": crs, "transform": transform, "nodata": NODATA, "tiled": True,
@@ -222,13 +255,15 @@ def _byte_cog(
                       BLOCKSIZE=blocksize, OVERVIEW_RESAMPLING=resampling, BIGTIFF="IF_SAFER")
 
 
-def _extent_tags(tags: dict[str, str], settings: ExtentSettings) -> dict[str, str]:
+def _extent_tags(tags: dict[str, str], settings: ExtentSettings,
+                 reference_water: str | Path | None) -> dict[str, str]:
     classes = {f"CLASS_{value}": name for value, (name, _) in EXTENT_CLASSES.items()}
     return {**tags, **classes, f"CLASS_{NODATA}": "nodata",
             "THRESHOLD": f"{settings.threshold:g}",
             "LOW_CONFIDENCE_STD": f"{settings.low_confidence_std:g}",
             "CLASS_RULE": settings.rule(),
-            "REFERENCE_WATER": "none yet: no reference-water layer; the sea is class 3"}
+            "REFERENCE_WATER": (str(reference_water) if reference_water is not None else
+                                "none: no reference water layer given, so no pixel is class 2")}
 
 
 def _describe_extent(dataset: rasterio.io.DatasetWriter, settings: ExtentSettings) -> None:

@@ -101,7 +101,7 @@ def teacher_window_predictor(
 
 def map_with_teacher(
     config: dict[str, Any], region_name: str, scenario: str, teacher_dir: Path, cube_path: Path,
-    out_dir: Path, device: str | None = None,
+    out_dir: Path, device: str | None = None, reference_water: Path | None = None,
 ) -> MapFiles:
     """Write the ``observed`` maps of ``region_name`` from its latest radar pass."""
     from tqdm import tqdm
@@ -149,7 +149,7 @@ def map_with_teacher(
         )
     # a radar-only cube has elevation_m all missing: no sea class, the rest as for the student
     write_extent_maps(written.probability, written.uncertainty, cube["elevation_m"],
-                      ExtentSettings.from_config(config))
+                      ExtentSettings.from_config(config), reference_water)
     return written
 
 
@@ -159,5 +159,6 @@ def run(args: argparse.Namespace, config: dict[str, Any]) -> None:
         raise InputError("command line", "--model teacher needs --teacher",
                          "pass --teacher results/teacher (the folder of teacher.safetensors)")
     written = map_with_teacher(config, args.region, args.scenario,
-                               Path(args.teacher), Path(args.cube), Path(args.out), args.device)
+                               Path(args.teacher), Path(args.cube), Path(args.out), args.device,
+                               args.reference_water)
     log.info("wrote %s and %s", written.probability, written.uncertainty)

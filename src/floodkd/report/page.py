@@ -23,7 +23,7 @@ figure{display:inline-block;margin:.5em}img{max-width:100%}figcaption{font-size:
 code{font-size:90%}
 """
 # the metric columns of the evaluation table, in order
-_SCORES = ("iou", "f1", "precision", "recall", "pixels")
+_SCORES = ("iou", "flood_iou", "f1", "precision", "recall", "pixels")
 # a benchmark file's columns worth a reader's time (Snakemake writes more)
 _BENCHMARK_COLUMNS = ("s", "max_rss", "cpu_time", "mean_load")
 
