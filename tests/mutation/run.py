@@ -68,10 +68,10 @@ MUTATIONS = [
              "u = ranks[positive].sum() - n_pos * (n_pos + 1) / 2.0",
              "u = ranks[~positive].sum() - n_neg * (n_neg + 1) / 2.0", T_METRICS),
     Mutation("truth 255 scored as dry", EVALUATE,
-             "scored = cover & (truth != LABEL_NODATA)  # tiles", "scored = cover  # tiles",
-             T_EVALUATE),
+             "scored_px = cover & (truth != LABEL_NODATA)  # tiles",
+             "scored_px = cover  # tiles", T_EVALUATE),
     Mutation("land subset keeps the sea", EVALUATE,
-             "land = ok & ~sea", "land = ok", T_EVALUATE),
+             "permanent[ok], ~sea[ok])", "permanent[ok], np.ones_like(ok[ok]))", T_EVALUATE),
     # calibration
     Mutation("temperature not applied at inference", INFERENCE,
              "torch.softmax(logits / temperature, dim=2)", "torch.softmax(logits, dim=2)",
