@@ -1,22 +1,82 @@
-"""Small PNG quicklooks of a map for reports: colour ramp, colour bar and a scale bar."""
+"""Small PNG quicklooks of maps for reports.
+
+One PNG shows one or more panels of the same grid side by side: a continuous band on a colour
+ramp with a colour bar, or a band of bit flags with a legend of the flag sums present, coloured
+by the raster's own colour table. Each panel has easting/northing ticks in km of the map's CRS,
+a scale bar, a north arrow and a legend entry for nodata; the title names the region, the
+scenario, its date and the CRS, and a credit line says what the map was made from. All of it
+comes from the rasters' tags, so the picture says what the files say.
+"""
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass
+from datetime import datetime
 from pathlib import Path
 
 import matplotlib
 
 matplotlib.use("Agg")  # no display on servers and cluster nodes
 
-import matplotlib.pyplot as plt  # noqa: E402
 import numpy as np  # noqa: E402
 import rasterio  # noqa: E402
-from matplotlib.colors import LinearSegmentedColormap  # noqa: E402
+from matplotlib.colors import LinearSegmentedColormap, ListedColormap  # noqa: E402
+from matplotlib.figure import Figure  # noqa: E402
+from matplotlib.patches import Patch, Rectangle  # noqa: E402
+from matplotlib.ticker import FuncFormatter, MaxNLocator  # noqa: E402
+from rasterio.crs import CRS  # noqa: E402
+from rasterio.warp import transform as transform_points  # noqa: E402
 
 from floodkd.atomic import atomic_path  # noqa: E402
+from floodkd.errors import InputError  # noqa: E402
 
-__all__ = ["nice_scale_length_m", "write_quicklook"]
+__all__ = [
+    "NODATA_COLOUR",
+    "RampPanel",
+    "FlagPanel",
+    "PanelData",
+    "nice_scale_length_m",
+    "map_caption",
+    "grid_north_angle_deg",
+    "quicklook_figure",
+    "write_quicklook",
+]
+
+NODATA_COLOUR = "#d9d9d9"  # light grey: no data / outside the region
+NODATA_LABEL = "no data / outside region"
+# the tags (written by floodkd.predict.tiled.provenance_tags) the title and credit rest on
+CAPTION_TAGS = ("REGION", "SCENARIO", "SCENARIO_DATETIME", "FLOODKD_VERSION", "SYNTHETIC")
+
+
+@dataclass(frozen=True)
+class RampPanel:
+    """A continuous band drawn on a colour ramp over ``value_range``."""
+
+    cog_path: Path
+    band: int
+    label: str
+    value_range: tuple[float, float]
+    ramp: Sequence[tuple[float, str]]
+
+
+@dataclass(frozen=True)
+class FlagPanel:
+    """A band of integer bit flags; ``label_of(value)`` names a flag sum in the legend."""
+
+    cog_path: Path
+    band: int
+    label: str
+    label_of: Callable[[int], str]
+
+
+@dataclass(frozen=True)
+class PanelData:
+    """What a panel draws: its values (masked where nodata) and the raster's colour table."""
+
+    panel: RampPanel | FlagPanel
+    values: np.ma.MaskedArray
+    colours: Mapping[int, tuple[int, int, int, int]]
 
 
 def nice_scale_length_m(extent_m: float) -> float:
@@ -29,49 +89,164 @@ def nice_scale_length_m(extent_m: float) -> float:
     return float(magnitude)
 
 
-def write_quicklook(
-    cog_path: str | Path,
-    png_path: str | Path,
+def map_caption(tags: Mapping[str, str], crs_text: str) -> tuple[str, str]:
+    """(subtitle, credit) from a map's tags: scenario, date and CRS; version and data source."""
+    date = datetime.fromisoformat(tags["SCENARIO_DATETIME"]).strftime("%Y-%m-%d")
+    subtitle = f"scenario {tags['SCENARIO']}, {date}; {crs_text}"
+    source = ("synthetic demo data" if tags["SYNTHETIC"] == "true"
+              else "contains modified Copernicus Sentinel data")
+    return subtitle, f"floodkd {tags['FLOODKD_VERSION']}; {source}"
+
+
+def grid_north_angle_deg(crs: CRS, x: float, y: float) -> float:
+    """Clockwise angle from the map's up (grid north) to true north at (x, y), in degrees."""
+    (lon,), (lat,) = transform_points(crs, "EPSG:4326", [x], [y])
+    step = 0.01  # degrees of latitude: short enough to be straight on any projection
+    (x1,), (y1,) = transform_points("EPSG:4326", crs, [lon], [min(lat + step, 89.99)])
+    return float(np.degrees(np.arctan2(x1 - x, y1 - y)))
+
+
+def quicklook_figure(
+    panels: Sequence[PanelData],
     *,
-    band: int,
     title: str,
-    colour_label: str,
-    value_range: tuple[float, float],
-    ramp: Sequence[tuple[float, str]],
+    bounds: tuple[float, float, float, float],
+    crs_text: str,
+    north_angle_deg: float,
+    tags: Mapping[str, str],
+) -> Figure:
+    """The quicklook of ``panels`` (same grid, ``bounds`` in metres) as a matplotlib Figure."""
+    left, bottom, right, top = bounds
+    rows, cols = panels[0].values.shape
+    # a map about 4.6 inches wide, beside its colour bar or legend
+    fig = Figure(figsize=(6.4 * len(panels), 4.6 * rows / cols + 1.2), dpi=100,
+                 layout="constrained")  # room for the titles, colour bar and legends
+    axes = fig.subplots(1, len(panels), squeeze=False)[0]
+    for ax, data in zip(axes, panels, strict=True):
+        if isinstance(data.panel, RampPanel):
+            _draw_ramp(fig, ax, data.panel, data.values, bounds)
+        else:
+            _draw_flags(ax, data, bounds)
+        _km_ticks(ax)
+        _scale_bar(ax, left, right, bottom, top)
+        _north_arrow(ax, left, right, bottom, top, north_angle_deg)
+        ax.set_title(data.panel.label, fontsize=10)
+    subtitle, credit = map_caption(tags, crs_text)
+    fig.suptitle(f"{tags['REGION']}: {title}\n{subtitle}", fontsize=11)
+    fig.supxlabel(credit, x=0.99, ha="right", fontsize=7, color="0.35")
+    return fig
+
+
+def write_quicklook(
+    png_path: str | Path,
+    panels: Sequence[RampPanel | FlagPanel],
+    *,
+    title: str,
     max_px: int = 800,
 ) -> Path:
-    """Render ``band`` of a projected raster (metres) as a PNG, read from its overviews."""
+    """Render ``panels`` (rasters of one projected grid in metres) as one PNG.
+
+    Rasters are read at most ``max_px`` across, which GDAL serves from the overviews. The
+    title, date, CRS and credit come from the first raster's tags (see ``CAPTION_TAGS``).
+    """
     png_path = Path(png_path)
-    with rasterio.open(cog_path) as src:
-        # read at most max_px across: GDAL serves this from the overviews
-        shrink = max(src.width / max_px, src.height / max_px, 1.0)
-        out_shape = (max(int(src.height / shrink), 1), max(int(src.width / shrink), 1))
-        values = src.read(band, out_shape=out_shape, masked=True)
-        left, bottom, right, top = src.bounds
-    cmap = LinearSegmentedColormap.from_list("ramp", list(ramp))
-    cmap = cmap.with_extremes(bad=(0.0, 0.0, 0.0, 0.0))
-    fig, ax = plt.subplots(figsize=(6, 6 * out_shape[0] / out_shape[1] + 0.6), dpi=100)
-    image = ax.imshow(values, cmap=cmap, vmin=value_range[0], vmax=value_range[1],
-                      extent=(left, right, bottom, top), interpolation="nearest")
-    fig.colorbar(image, ax=ax, label=colour_label, shrink=0.8)
-    _scale_bar(ax, left, right, bottom, top)
-    ax.set_title(title, fontsize=10)
-    ax.set_xticks([])
-    ax.set_yticks([])
+    data, bounds, crs, tags = [], None, None, {}
+    for panel in panels:
+        with rasterio.open(panel.cog_path) as src:
+            if crs is None:
+                bounds, crs, tags = tuple(src.bounds), src.crs, src.tags()
+                _check_readable(panel.cog_path, crs, tags)
+            shrink = max(src.width / max_px, src.height / max_px, 1.0)
+            out_shape = (max(int(src.height / shrink), 1), max(int(src.width / shrink), 1))
+            values = src.read(panel.band, out_shape=out_shape, masked=True)
+            colours = src.colormap(panel.band) if isinstance(panel, FlagPanel) else {}
+        data.append(PanelData(panel, values, colours))
+    left, bottom, right, top = bounds
+    epsg = crs.to_epsg()
+    crs_text = f"EPSG:{epsg}" if epsg else crs.to_string()
+    fig = quicklook_figure(
+        data, title=title, bounds=bounds, crs_text=crs_text, tags=tags,
+        north_angle_deg=grid_north_angle_deg(crs, (left + right) / 2, (bottom + top) / 2))
     with atomic_path(png_path) as tmp:
         fig.savefig(tmp, format="png", bbox_inches="tight")
-    plt.close(fig)
     return png_path
 
 
-def _scale_bar(ax: plt.Axes, left: float, right: float, bottom: float, top: float) -> None:
+def _check_readable(path: Path, crs: CRS | None, tags: Mapping[str, str]) -> None:
+    if crs is None or not crs.is_projected:
+        raise InputError(path, f"the map's CRS is {crs}, not a projected one in metres",
+                         "write the map on the region's projected (UTM) grid")
+    missing = [tag for tag in CAPTION_TAGS if tag not in tags]
+    if missing:
+        raise InputError(path, f"the map lacks the tags {', '.join(missing)}",
+                         "write it with floodkd.predict.write_scenario_maps")
+
+
+def _draw_ramp(fig: Figure, ax, panel: RampPanel, values: np.ma.MaskedArray,
+               bounds: tuple[float, float, float, float]) -> None:
+    left, bottom, right, top = bounds
+    cmap = LinearSegmentedColormap.from_list("ramp", list(panel.ramp)).with_extremes(
+        bad=NODATA_COLOUR)
+    image = ax.imshow(values, cmap=cmap, vmin=panel.value_range[0], vmax=panel.value_range[1],
+                      extent=(left, right, bottom, top), interpolation="nearest")
+    fig.colorbar(image, ax=ax, label=panel.label, shrink=0.8)
+    ax.legend(handles=[Patch(facecolor=NODATA_COLOUR, edgecolor="0.5", label=NODATA_LABEL)],
+              loc="lower right", fontsize=7, framealpha=0.8)
+
+
+def _draw_flags(ax, data: PanelData, bounds: tuple[float, float, float, float]) -> None:
+    """Flag sums in the raster's colour table, with a legend of the sums present."""
+    left, bottom, right, top = bounds
+    present = [int(v) for v in np.unique(data.values.compressed())]
+    colour_of = {v: tuple(c / 255 for c in data.colours.get(v, (128, 128, 128, 255)))
+                 for v in present}
+    # index image: 0 = nodata, i + 1 = present[i]
+    index = np.zeros(data.values.shape, dtype=np.uint8)
+    for i, value in enumerate(present):
+        index[(data.values.data == value) & ~np.ma.getmaskarray(data.values)] = i + 1
+    cmap = ListedColormap([NODATA_COLOUR] + [colour_of[v] for v in present])
+    ax.imshow(index, cmap=cmap, vmin=0, vmax=len(present), extent=(left, right, bottom, top),
+              interpolation="nearest")
+    handles = [Patch(facecolor=colour_of[v], edgecolor="0.5",
+                     label=f"{v}: {data.panel.label_of(v)}") for v in present]
+    handles.append(Patch(facecolor=NODATA_COLOUR, edgecolor="0.5", label=NODATA_LABEL))
+    ax.legend(handles=handles, loc="upper left", bbox_to_anchor=(1.02, 1.0), fontsize=7,
+              title="flag sum: inputs", title_fontsize=7)
+
+
+def _km_ticks(ax) -> None:
+    """Easting/northing ticks of the map's CRS, labelled in km."""
+    km = FuncFormatter(lambda value, _: f"{value / 1000:g}")
+    for axis in (ax.xaxis, ax.yaxis):
+        axis.set_major_locator(MaxNLocator(4, steps=[1, 2, 5, 10]))
+        axis.set_major_formatter(km)
+    ax.tick_params(labelsize=7)
+    ax.set_xlabel("easting (km)", fontsize=8)
+    ax.set_ylabel("northing (km)", fontsize=8)
+
+
+def _scale_bar(ax, left: float, right: float, bottom: float, top: float) -> None:
     """A black-and-white bar in the lower left, labelled in m or km."""
     length = nice_scale_length_m(right - left)
     x0 = left + 0.05 * (right - left)
     y0 = bottom + 0.05 * (top - bottom)
     height = 0.015 * (top - bottom)
-    ax.add_patch(plt.Rectangle((x0, y0), length / 2, height, facecolor="black"))
-    ax.add_patch(plt.Rectangle((x0 + length / 2, y0), length / 2, height, facecolor="white",
-                               edgecolor="black"))
+    ax.add_patch(Rectangle((x0, y0), length / 2, height, facecolor="black"))
+    ax.add_patch(Rectangle((x0 + length / 2, y0), length / 2, height, facecolor="white",
+                           edgecolor="black"))
     label = f"{length / 1000:g} km" if length >= 1000 else f"{length:g} m"
     ax.text(x0 + length / 2, y0 + 2 * height, label, ha="center", va="bottom", fontsize=8)
+
+
+def _north_arrow(ax, left: float, right: float, bottom: float, top: float,
+                 angle_deg: float) -> None:
+    """An arrow to true north in the upper right (equal aspect, so angles are true)."""
+    length = 0.08 * (top - bottom)
+    tip_x = right - 0.07 * (right - left)
+    tip_y = top - 0.05 * (top - bottom)
+    angle = np.radians(angle_deg)
+    tail = (tip_x - length * np.sin(angle), tip_y - length * np.cos(angle))
+    ax.annotate("", xy=(tip_x, tip_y), xytext=tail,
+                arrowprops={"arrowstyle": "-|>", "color": "black", "lw": 1.5})
+    ax.text(tail[0], tail[1] - 0.01 * (top - bottom), "N", ha="center", va="top",
+            fontsize=9, fontweight="bold")

@@ -33,7 +33,7 @@ from shapely.geometry.base import BaseGeometry
 from floodkd import __version__
 from floodkd.predict.blending import Window, ramp_1d, tile_windows
 from floodkd.predict.cog import BandSpec, cog_band_writer
-from floodkd.predict.quicklook import write_quicklook
+from floodkd.predict.quicklook import FlagPanel, RampPanel, write_quicklook
 from floodkd.predict.stac import map_item, write_item
 from floodkd.predict.style import (
     PROBABILITY_RAMP,
@@ -404,15 +404,18 @@ def write_scenario_maps(
             used.write_rows(band.row_off, {"inputs_used": flags})
             flag_values.update(int(v) for v in np.unique(flags[np.isfinite(flags)]))
     styles = _write_styles(out_dir, names, layer_bands, flag_colours, flag_values)
-    quicklooks = []
-    for kind, label in (("probability", "P(flood)"), ("uncertainty", "std of P(flood)")):
-        quicklooks.append(write_quicklook(
-            paths[kind], out_dir / f"{names[kind]}.png", band=1, colour_label=label,
-            title=f"{provenance.region}: {kind}, scenario {provenance.scenario}"
-            + (" (SYNTHETIC)" if provenance.synthetic else ""),
-            value_range=BAND_RANGES[layer_bands[kind][0].name],
-            ramp=PROBABILITY_RAMP if kind == "probability" else UNCERTAINTY_RAMP,
-        ))
+    # the uncertainty quicklook also shows what each pixel's prediction rests on
+    flag_panel = FlagPanel(paths["inputs_used"], 1, "inputs used (bit flags)", inputs_used_label)
+    quicklooks = [
+        write_quicklook(out_dir / f"{names['probability']}.png", [
+            RampPanel(paths["probability"], 1, "P(flood)",
+                      BAND_RANGES["flood_probability"], PROBABILITY_RAMP)],
+            title="flood probability"),
+        write_quicklook(out_dir / f"{names['uncertainty']}.png", [
+            RampPanel(paths["uncertainty"], 1, "std of P(flood)", BAND_RANGES["std"],
+                      UNCERTAINTY_RAMP), flag_panel],
+            title="uncertainty"),
+    ]
     items = []
     window = provenance.inputs_window or (provenance.scenario_datetime,) * 2
     for kind, name in names.items():

@@ -1,0 +1,137 @@
+"""Quicklooks: PNGs of a sensible size whose title, CRS, date and credit are the map's tags."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+import pytest
+import rasterio
+from affine import Affine
+from PIL import Image
+from rasterio.crs import CRS
+
+from floodkd.errors import InputError
+from floodkd.predict.quicklook import (
+    NODATA_LABEL,
+    FlagPanel,
+    PanelData,
+    RampPanel,
+    grid_north_angle_deg,
+    map_caption,
+    quicklook_figure,
+    write_quicklook,
+)
+
+RAMP = ((0.0, "#ffffff"), (1.0, "#08306b"))
+TAGS = {"REGION": "mekong-demo", "SCENARIO": "observed",
+        "SCENARIO_DATETIME": "2024-01-05T06:00:00+00:00", "FLOODKD_VERSION": "0.3.1",
+        "SYNTHETIC": "true"}
+# 200 x 300 px of 10 m in UTM 48N
+TRANSFORM = Affine(10.0, 0.0, 400000.0, 0.0, -10.0, 1500000.0)
+
+
+def _write(path: Path, values: np.ndarray, *, nodata, tags=TAGS, colours=None,
+           crs="EPSG:32648") -> Path:
+    profile = {"driver": "GTiff", "height": values.shape[0], "width": values.shape[1],
+               "count": 1, "dtype": values.dtype.name, "crs": crs, "transform": TRANSFORM,
+               "nodata": nodata}
+    with rasterio.open(path, "w", **profile) as dst:
+        dst.write(values, 1)
+        dst.update_tags(**tags)
+        if colours:
+            dst.write_colormap(1, colours)
+    return path
+
+
+@pytest.fixture
+def rasters(tmp_path):
+    rows, cols = np.mgrid[0:200, 0:300]
+    prob = (cols / 300.0).astype("float32")
+    prob[:, :20] = np.nan  # outside the region
+    flags = np.where(cols < 150, 10, 14).astype("uint8")
+    flags[:, :20] = 255
+    colours = {10: (200, 0, 0, 255), 14: (0, 0, 200, 255)}
+    return (_write(tmp_path / "p.tif", prob, nodata=np.nan),
+            _write(tmp_path / "f.tif", flags, nodata=255, colours=colours))
+
+
+def _texts(fig) -> list[str]:
+    return [t.get_text() for t in fig.findobj(lambda a: hasattr(a, "get_text"))]
+
+
+def test_caption_says_scenario_date_crs_and_credit():
+    assert map_caption(TAGS, "EPSG:32648") == (
+        "scenario observed, 2024-01-05; EPSG:32648", "floodkd 0.3.1; synthetic demo data")
+    real = TAGS | {"SYNTHETIC": "false", "SCENARIO": "rcp85"}
+    assert map_caption(real, "EPSG:32631") == (
+        "scenario rcp85, 2024-01-05; EPSG:32631",
+        "floodkd 0.3.1; contains modified Copernicus Sentinel data")
+
+
+def test_north_is_up_on_the_central_meridian_and_tilted_off_it():
+    utm48 = CRS.from_epsg(32648)  # central meridian 105 E
+    assert grid_north_angle_deg(utm48, 500000.0, 1500000.0) == pytest.approx(0.0, abs=1e-6)
+    # west of the central meridian in the north, true north lies clockwise of grid north
+    west = grid_north_angle_deg(utm48, 300000.0, 1500000.0)
+    assert 0.1 < west < 1.0
+    assert grid_north_angle_deg(utm48, 700000.0, 1500000.0) == pytest.approx(-west, rel=0.01)
+
+
+def test_figure_draws_tags_ticks_legends_and_flag_sums(rasters):
+    prob_path, flag_path = rasters
+    values = np.ma.masked_invalid(np.linspace(0, 1, 12, dtype="float32").reshape(3, 4))
+    values[0, 0] = np.ma.masked
+    flags = np.ma.masked_equal(np.array([[10, 14, 14, 255]] * 3, dtype="uint8"), 255)
+    ramp = RampPanel(prob_path, 1, "std of P(flood)", (0.0, 0.5), RAMP)
+    panels = [PanelData(ramp, values, {}),
+              PanelData(FlagPanel(flag_path, 1, "inputs used", lambda v: f"sum{v}"), flags,
+                        {10: (200, 0, 0, 255), 14: (0, 0, 200, 255)})]
+    fig = quicklook_figure(panels, title="uncertainty", bounds=(400000.0, 1498000.0,
+                           403000.0, 1500000.0), crs_text="EPSG:32648", north_angle_deg=0.5,
+                           tags=TAGS)
+    texts = _texts(fig)
+    assert fig._suptitle.get_text() == (
+        "mekong-demo: uncertainty\nscenario observed, 2024-01-05; EPSG:32648")
+    assert "floodkd 0.3.1; synthetic demo data" in texts
+    ramp_ax, flag_ax = fig.axes[:2]
+    assert [ramp_ax.get_title(), flag_ax.get_title()] == ["std of P(flood)", "inputs used"]
+    assert ramp_ax.get_xlabel() == "easting (km)" and ramp_ax.get_ylabel() == "northing (km)"
+    fig.canvas.draw()  # tick labels exist once drawn
+    assert ramp_ax.get_xlim() == (400000.0, 403000.0)  # the map's CRS, in metres
+    for ticks, labels in ((ramp_ax.get_xticks(), ramp_ax.get_xticklabels()),
+                          (ramp_ax.get_yticks(), ramp_ax.get_yticklabels())):
+        assert [t.get_text() for t in labels] == [f"{v / 1000:g}" for v in ticks]  # in km
+    assert "N" in texts and "500 m" in texts  # north arrow, scale bar
+    ramp_legend = [t.get_text() for t in ramp_ax.get_legend().get_texts()]
+    flag_legend = [t.get_text() for t in flag_ax.get_legend().get_texts()]
+    assert ramp_legend == [NODATA_LABEL]
+    assert flag_legend == ["10: sum10", "14: sum14", NODATA_LABEL]
+    colours = [tuple(p.get_facecolor()) for p in flag_ax.get_legend().get_patches()]
+    assert colours[:2] == [(200 / 255, 0.0, 0.0, 1.0), (0.0, 0.0, 200 / 255, 1.0)]
+
+
+def test_write_quicklook_writes_a_small_png_of_two_panels(rasters, tmp_path):
+    prob_path, flag_path = rasters
+    one = write_quicklook(tmp_path / "one.png",
+                          [RampPanel(prob_path, 1, "P(flood)", (0.0, 1.0), RAMP)],
+                          title="flood probability")
+    two = write_quicklook(tmp_path / "two.png",
+                          [RampPanel(prob_path, 1, "std", (0.0, 0.5), RAMP),
+                           FlagPanel(flag_path, 1, "inputs used", str)], title="uncertainty")
+    for png in (one, two):
+        assert png.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+        assert 10_000 < png.stat().st_size < 400_000
+    with Image.open(one) as a, Image.open(two) as b:
+        assert 400 <= a.width <= 1000 and 300 <= a.height <= 900
+        assert b.width > 1.6 * a.width  # two panels side by side
+    assert sorted(p.name for p in tmp_path.glob("*.png")) == ["one.png", "two.png"]
+
+
+def test_write_quicklook_refuses_maps_without_the_caption_tags(tmp_path):
+    bare = _write(tmp_path / "bare.tif", np.zeros((10, 10), "float32"), nodata=np.nan,
+                  tags={"REGION": "x"})
+    with pytest.raises(InputError, match="bare.tif.*SCENARIO, SCENARIO_DATETIME"):
+        write_quicklook(tmp_path / "q.png", [RampPanel(bare, 1, "P", (0.0, 1.0), RAMP)],
+                        title="t")
+    assert not (tmp_path / "q.png").exists()
