@@ -22,12 +22,13 @@ UNCERTAINTY_RAMP: tuple[tuple[float, str], ...] = (
     (0.0, "#ffffcc"), (0.25, "#fed976"), (0.5, "#fd8d3c"), (0.75, "#e31a1c"), (1.0, "#800026"),
 )
 
-# distinct colours for unordered classes (matplotlib's tab20 then tab20b), as hex
+# distinct colours for unordered classes (matplotlib's tab20 then tab20b), as hex. tab20's
+# grey pair goes last: the commonest flag sums (14, 15) would be grey beside grey nodata.
 QUALITATIVE: tuple[str, ...] = (
     "#1f77b4", "#aec7e8", "#ff7f0e", "#ffbb78", "#2ca02c", "#98df8a", "#d62728", "#ff9896",
-    "#9467bd", "#c5b0d5", "#8c564b", "#c49c94", "#e377c2", "#f7b6d2", "#7f7f7f", "#c7c7c7",
-    "#bcbd22", "#dbdb8d", "#17becf", "#9edae5", "#393b79", "#5254a3", "#6b6ecf", "#9c9ede",
-    "#637939", "#8ca252", "#b5cf6b", "#cedb9c", "#8c6d31", "#bd9e39", "#e7ba52", "#e7cb94",
+    "#9467bd", "#c5b0d5", "#8c564b", "#c49c94", "#e377c2", "#f7b6d2", "#bcbd22", "#dbdb8d",
+    "#17becf", "#9edae5", "#393b79", "#5254a3", "#6b6ecf", "#9c9ede", "#637939", "#8ca252",
+    "#b5cf6b", "#cedb9c", "#8c6d31", "#bd9e39", "#e7ba52", "#e7cb94", "#7f7f7f", "#c7c7c7",
 )
 
 
