@@ -3,10 +3,7 @@
 # relative path) and the STAC Collection of the maps.
 rule catalogue:
     input:
-        maps=lambda wildcards: [
-            path for scenario in (["observed"] if region_model(wildcards.region) == "teacher"
-                                  else config["predict"]["scenarios"])
-            for path in scenario_maps(wildcards.region, scenario)],
+        maps=lambda wildcards: every_scenario_map(wildcards.region),
         # the ingest folders the context group shows, through their manifests
         ingest=lambda wildcards: [ingested(wildcards.region, modality)
                                   for modality in ("labels", "tide")

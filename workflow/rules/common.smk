@@ -122,12 +122,17 @@ def report_settings(wildcards):
     return settings_hash([region["inputs"], region.get("synthetic")])
 
 
+def region_scenarios(region):
+    """The scenarios mapped for a region: only the observed pass for model: teacher."""
+    if region_model(region) == "teacher":
+        return ["observed"]
+    return list(config["predict"]["scenarios"])
+
+
 def region_maps(wildcards):
     """The probability maps of a region (their quicklooks and tags go into its report)."""
-    scenarios = (["observed"] if region_model(wildcards.region) == "teacher"
-                 else list(config["predict"]["scenarios"]))
     return [f"{RESULTS}/{wildcards.region}/maps/flood_probability_{scenario}.tif"
-            for scenario in scenarios]
+            for scenario in region_scenarios(wildcards.region)]
 
 
 # results of the risk and plan stages that a region's report shows when the workflow makes them
@@ -237,11 +242,10 @@ def truth_files(wildcards):
 
 
 def exposure_maps(wildcards):
-    """Every scenario map of a region that exposure reads (only observed for model: teacher)."""
-    scenarios = (["observed"] if region_model(wildcards.region) == "teacher"
-                 else list(config["predict"]["scenarios"]))
+    """Every scenario map of a region that exposure reads."""
     return [f"{RESULTS}/{wildcards.region}/maps/flood_{kind}_{scenario}.tif"
-            for scenario in scenarios for kind in ("probability", "uncertainty")]
+            for scenario in region_scenarios(wildcards.region)
+            for kind in ("probability", "uncertainty")]
 
 
 def exposure_settings(wildcards):
@@ -288,14 +292,12 @@ def all_outputs():
         outputs += impact_outputs(region)
         outputs.append(f"{RESULTS}/{region}/reference_water.tif")
         outputs += [f"{RESULTS}/{region}/{region}.qgs", f"{RESULTS}/{region}/maps/collection.json"]
-        if region_model(region) == "teacher":  # radar-only: the observed pass, no student
-            outputs += scenario_maps(region, "observed")
+        outputs += every_scenario_map(region)
+        if region_model(region) == "teacher":  # radar-only: no student, evaluation or risk
             continue
         outputs.append(f"{RESULTS}/{region}/eval/metrics.json")
         outputs.append(f"{RESULTS}/{region}/report/index.html")
         outputs += risk_outputs(region)
-        for scenario in config["predict"]["scenarios"]:
-            outputs += scenario_maps(region, scenario)
     return outputs
 
 
@@ -304,3 +306,8 @@ def scenario_maps(region, scenario):
     maps = [f"{RESULTS}/{region}/maps/flood_{kind}_{scenario}.tif"
             for kind in ("probability", "uncertainty", "extent", "likelihood", "inputs_used")]
     return maps + [f"{RESULTS}/{region}/maps/flood_extent_{scenario}.gpkg"]
+
+
+def every_scenario_map(region):
+    return [path for scenario in region_scenarios(region)
+            for path in scenario_maps(region, scenario)]
