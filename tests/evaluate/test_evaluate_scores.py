@@ -14,6 +14,7 @@ from odc.geo.geobox import GeoBox
 
 from floodkd.config import validate_config
 from floodkd.distill.loop import iso_times
+from floodkd.evaluate import evaluate as evaluate_module
 from floodkd.evaluate.evaluate import EXTREME_KEYS, evaluate_region
 from floodkd.grid import RegionGrid
 from floodkd.reference.cli import write_reference_water
@@ -34,7 +35,9 @@ UNKNOWN_REFERENCE = (45, 16)  # in the channel, but unknown (255): counts as flo
 
 
 @pytest.fixture(scope="module")
-def evaluated(tmp_path_factory):
+def evaluate_inputs(tmp_path_factory):
+    """The toy target, its hand-set truth and reference water, a teacher and a student:
+    (truth, config, teacher, student, reference water path, folder)."""
     tmp_path = tmp_path_factory.mktemp("evaluate")
     results = tmp_path / "results"
     region = cube_helpers.write_region(results, "tgt", seed=3)
@@ -66,13 +69,19 @@ def evaluated(tmp_path_factory):
                                                      0, -cube_helpers.RES_M,
                                                      cube_helpers.ORIGIN[1]), cube_helpers.CRS))
     reference_path = write_reference_water(tmp_path / "reference_water.tif", reference, grid, {})
+    return region.truth, config, teacher, student, reference_path, tmp_path
+
+
+@pytest.fixture(scope="module")
+def evaluated(evaluate_inputs):
+    truth, config, teacher, student, reference_path, tmp_path = evaluate_inputs
     outputs = []
     for run in ("eval", "again"):  # twice: identical inputs must give identical files
         metrics = evaluate_region(config, "tgt", teacher, student, tmp_path / run, reference_path)
         outputs.append({name: (tmp_path / run / name).read_bytes()
                         for name in ("metrics.json", "metrics_by_subset.json", "metrics.md")})
     details = json.loads((tmp_path / "eval" / "metrics_by_subset.json").read_text())
-    return region.truth, metrics, details, outputs
+    return truth, metrics, details, outputs
 
 
 def _flood_iou(truth: np.ndarray, times: list[int]) -> float:
@@ -154,6 +163,21 @@ def test_the_student_is_monotone_in_the_water_level(evaluated):
     sweep = details["monotone_sweep_m"]
     assert len(sweep) == 21
     assert sweep[0] == pytest.approx(levels.min()) and sweep[-1] == pytest.approx(levels.max() + 1)
+
+
+def test_the_monotone_share_is_measured_over_the_sweep(evaluate_inputs, monkeypatch, tmp_path):
+    # the same student, but the first tile's sweep read backwards (P falling as the level
+    # rises): the share must drop below 1
+    _, config, teacher, student, reference_path, _ = evaluate_inputs
+    sweep = evaluate_module.level_sweep
+
+    def first_tile_falling(*args, **kwargs):
+        for index, (window, probabilities) in enumerate(sweep(*args, **kwargs)):
+            yield window, probabilities[::-1] if index == 0 else probabilities
+
+    monkeypatch.setattr(evaluate_module, "level_sweep", first_tile_falling)
+    metrics = evaluate_region(config, "tgt", teacher, student, tmp_path, reference_path)
+    assert 0 < metrics["monotone_in_water_level"] < 1
 
 
 def test_evaluating_twice_gives_identical_files(evaluated):

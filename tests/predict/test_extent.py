@@ -92,8 +92,7 @@ def write_maps(out_dir: Path, probability: np.ndarray, std: np.ndarray) -> tuple
         cog_band_writer(paths[1], UNCERTAINTY_BANDS, **common) as unc,
     ):
         prob.write_rows(0, {"flood_probability": probability})
-        unc.write_rows(0, {"std": std, "entropy": zeros, "mutual_information": zeros,
-                           "inputs_used": np.where(np.isfinite(probability), 8.0, np.nan)})
+        unc.write_rows(0, {"std": std, "entropy": zeros, "mutual_information": zeros})
     return paths
 
 

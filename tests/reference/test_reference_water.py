@@ -83,7 +83,7 @@ def test_settings_defaults_come_from_the_schema():
 class DarkIsWater(nn.Module):
     """A stand-in teacher: water where VV is dark (the toy cube's water is -20 dB, land -8)."""
 
-    config = SimpleNamespace(patch_size=4)
+    config = SimpleNamespace(patch_size=4, image_size=16)
 
     def forward(self, image: torch.Tensor) -> tuple[torch.Tensor, None]:
         water = -10.0 * image[:, 0]  # normalised VV: (vv + 15) / 10
@@ -189,6 +189,21 @@ def test_the_stage_writes_a_cog_on_the_grid_from_the_teacher(toy, tmp_path):
     assert main(args) == 0  # again: the same weights and cube give the same layer
     with rasterio.open(out) as src:
         np.testing.assert_array_equal(src.read(1), first)
+
+
+def test_the_stage_maps_the_water_of_every_pass_through_its_teacher(toy, tmp_path,
+                                                                     monkeypatch):
+    # a teacher that knows water: the level rises every day, so the water of all 5 passes is
+    # the water of the first (as the unit test above), now through the CLI and the COG
+    monkeypatch.setattr("floodkd.models.checkpoint.load_checkpoint",
+                        lambda cls, path: (DarkIsWater(), {"tile_size_px": [16]}))
+    teacher = write_teacher(tmp_path / "teacher" / "teacher.safetensors")
+    out = tmp_path / "reference_water.tif"
+    assert main(["reference-water", "--config", str(_config(tmp_path, toy.results_dir)),
+                 "--region", "tgt", "--teacher", str(teacher.parent), "--cube",
+                 str(toy.cube_path), "--out", str(out), "--threads", "1"]) == 0
+    with rasterio.open(out) as src:
+        np.testing.assert_array_equal(src.read(1), toy.truth[0])
 
 
 def test_the_stage_takes_a_user_raster_instead_and_refuses_one_off_the_grid(toy, tmp_path,
