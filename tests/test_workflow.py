@@ -84,6 +84,17 @@ def test_exposure_and_plan_of_the_target(coast):
     assert all(zone["actions"] for zone in plan["zones"])
 
 
+def test_the_qgis_project_holds_every_scenario_and_the_reference_water(coast):
+    results = coast / "results/demo-target"
+    project = (results / "demo-target.qgs").read_text()
+    assert "reference_water.tif" in project
+    for scenario in SCENARIOS:
+        assert f"maps/flood_extent_{scenario}.tif" in project
+    collection = json.loads((results / "maps/collection.json").read_text())
+    items = {link["href"] for link in collection["links"] if link["rel"] == "item"}
+    assert {f"./flood_probability_{scenario}.stac.json" for scenario in SCENARIOS} <= items
+
+
 def test_every_rule_wrote_a_benchmark(coast):
     benchmarks = sorted(p.relative_to(coast / "results/benchmarks").as_posix()
                         for p in (coast / "results/benchmarks").rglob("*.tsv"))

@@ -9,8 +9,9 @@ rule catalogue:
                                   for modality in ("labels", "tide")
                                   if modality in config["regions"][wildcards.region]["inputs"]],
         outline=lambda wildcards: config["regions"][wildcards.region].get("area_file", []),
-        # not read: see rule exposure
-        cube=lambda wildcards: aligned(wildcards.region, "manifest"),
+        reference_water=rules.reference_water.output.reference,
+        # not read: see cube_manifest
+        cube=cube_manifest,
     output:
         project=f"{RESULTS}/{{region}}/{{region}}.qgs",
         context=directory(f"{RESULTS}/{{region}}/context"),
@@ -39,5 +40,5 @@ rule catalogue:
         "Writing the QGIS project and STAC Collection of {wildcards.region}"
     shell:
         "floodkd catalogue --config {params.config:q} --region {wildcards.region:q} "
-        "--maps {params.maps:q} {params.optional:q} --out {params.out:q} "
-        "--threads {threads} --log {log:q}"
+        "--maps {params.maps:q} {params.optional:q} --reference-water {input.reference_water:q} "
+        "--out {params.out:q} --threads {threads} --log {log:q}"

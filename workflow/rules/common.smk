@@ -123,7 +123,8 @@ def report_settings(wildcards):
 
 
 def region_scenarios(region):
-    """The scenarios mapped for a region: only the observed pass for model: teacher."""
+    """The scenarios mapped for a region: only the observed pass for model: teacher (the
+    rule of floodkd.risk.exposure_cli.map_scenarios, which the stages use)."""
     if region_model(region) == "teacher":
         return ["observed"]
     return list(config["predict"]["scenarios"])
@@ -233,6 +234,14 @@ def aligned(region, name):
     read the cube: they take its manifest as input, not the folder, so an identical rewrite
     of the cube reruns none of them (in this run too: align is a checkpoint)."""
     return _checkpoint_output(checkpoints.align, name, region=region)
+
+
+def cube_manifest(wildcards):
+    """The region's cube manifest, for rules that read the cube. Rules that read only what
+    was made from it (exposure, report, catalogue) name it too, unread: after an align that
+    rewrote the cube identically, Snakemake re-evaluates only the jobs whose inputs name the
+    checkpoint, and would rerun the others."""
+    return aligned(wildcards.region, "manifest")
 
 
 def truth_files(wildcards):

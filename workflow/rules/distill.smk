@@ -1,7 +1,7 @@
 # Stage 5: distil the teacher into the student ensemble of each target region.
 rule distill:
     input:
-        cube=lambda wildcards: aligned(wildcards.region, "manifest"),
+        cube=cube_manifest,
         tiles=lambda wildcards: aligned(wildcards.region, "tiles"),
         teacher=rules.train_teacher.output.weights,
         # the student also learns from the teacher on the source regions' passes

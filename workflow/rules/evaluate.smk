@@ -1,7 +1,7 @@
 # Stage 8: score the teacher, the students and the baselines against truth or held-out labels.
 rule evaluate:
     input:
-        cube=lambda wildcards: aligned(wildcards.region, "manifest"),
+        cube=cube_manifest,
         tiles=lambda wildcards: aligned(wildcards.region, "tiles"),
         teacher=rules.train_teacher.output.weights,
         student=rules.distill.output.meta,

@@ -3,9 +3,8 @@
 rule exposure:
     input:
         maps=exposure_maps,
-        # not read: after an align that rewrote the cube identically, Snakemake re-evaluates
-        # only jobs whose inputs name the checkpoint; without it this job would rerun
-        cube=lambda wildcards: aligned(wildcards.region, "manifest"),
+        # not read: see cube_manifest
+        cube=cube_manifest,
         assets=lambda wildcards: config["regions"][wildcards.region]["assets"],
     output:
         exposure=f"{RESULTS}/{{region}}/exposure.gpkg",
@@ -33,7 +32,7 @@ rule exposure:
 rule plan:
     input:
         unpack(plan_inputs),
-        cube=lambda wildcards: aligned(wildcards.region, "manifest"),
+        cube=cube_manifest,
         probability=f"{RESULTS}/{{region}}/maps/flood_probability_observed.tif",
         uncertainty=f"{RESULTS}/{{region}}/maps/flood_uncertainty_observed.tif",
     output:

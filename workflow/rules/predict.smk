@@ -2,7 +2,7 @@
 # and the flood extent (classes and polygons, the reference water apart) and likelihood.
 rule predict:
     input:
-        cube=lambda wildcards: aligned(wildcards.region, "manifest"),
+        cube=cube_manifest,
         model=map_model,
         risk=scenario_risk_inputs,
         reference_water=rules.reference_water.output.reference,

@@ -2,7 +2,7 @@
 # in nearly every radar pass as the teacher maps it, or the raster regions.<name>.reference_water.
 rule reference_water:
     input:
-        cube=lambda wildcards: aligned(wildcards.region, "manifest"),
+        cube=cube_manifest,
         # the teacher, or the user's raster where the region names one
         source=reference_water_source,
     output:

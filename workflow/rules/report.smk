@@ -7,8 +7,8 @@ rule report:
         student=f"{RESULTS}/{{region}}/student/student.json",
         # return levels and the plan, where this workflow makes them
         extras=report_extras,
-        # not read: see rule exposure
-        cube=lambda wildcards: aligned(wildcards.region, "manifest"),
+        # not read: see cube_manifest
+        cube=cube_manifest,
     output:
         page=report(f"{RESULTS}/{{region}}/report/index.html", caption="../report/page.rst",
                     category="Region pages", labels={"region": "{region}"}),

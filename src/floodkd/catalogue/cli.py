@@ -38,8 +38,8 @@ from floodkd.config import load_config, region_config
 from floodkd.errors import InputError
 from floodkd.grid import RegionGrid
 from floodkd.outputs import check_outputs
-from floodkd.predict import stac
 from floodkd.predict.extent import EXTENT_CLASSES, FLOOD, POLYGON_LAYER, REFERENCE_WATER
+from floodkd.predict.stac import COLLECTION_FILE, write_region_collection
 from floodkd.predict.style import PROBABILITY_RAMP, paletted_qml, pseudocolor_qml
 from floodkd.region import region_outline
 from floodkd.risk.exposure_cli import map_scenarios
@@ -75,9 +75,8 @@ def run(args: argparse.Namespace) -> None:
     extras = [Path(p) for p in (args.labels, args.tide, args.reference_water) if p]
     check_outputs(config, args.config, replaced=[project_path, context_dir],
                   inputs=[maps_dir, *extras])
-    write_collection = getattr(stac, "write_region_collection", None)
-    if write_collection is not None:  # inside the maps folder, which the check above guards
-        check_outputs(config, args.config, replaced=[maps_dir / stac.COLLECTION_FILE])
+    # inside the maps folder, which the check above guards as an input
+    check_outputs(config, args.config, replaced=[maps_dir / COLLECTION_FILE])
     for path in extras:
         if not path.exists():
             raise InputError(path, "does not exist", "run `floodkd ingest` (or reference-water) "
@@ -94,13 +93,10 @@ def run(args: argparse.Namespace) -> None:
     bounds = grid.bounds
     xml = project_xml(args.region, _crs_text(grid.crs),
                       (bounds.left, bounds.bottom, bounds.right, bounds.top), groups)
-    if write_collection is not None:
-        synthetic = " (SYNTHETIC: made from synthetic inputs)" if region.get("synthetic") else ""
-        description = (f"floodkd flood maps of {args.region} per scenario: probability, "
-                       f"uncertainty, extent classes and polygons, likelihood{synthetic}")
-        log.info("wrote %s", write_collection(maps_dir, args.region, description))
-    else:
-        log.warning("floodkd.predict.stac has no write_region_collection: no STAC Collection")
+    synthetic = " (SYNTHETIC: made from synthetic inputs)" if region.get("synthetic") else ""
+    description = (f"floodkd flood maps of {args.region} per scenario: probability, "
+                   f"uncertainty, extent classes and polygons, likelihood{synthetic}")
+    log.info("wrote %s", write_region_collection(maps_dir, args.region, description))
     with atomic_path(project_path) as tmp:
         tmp.write_text(xml, encoding="utf-8")
     counts = {group.name: _count(group) for group in groups}

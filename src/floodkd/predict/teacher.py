@@ -40,8 +40,8 @@ from floodkd.predict.tiled import (
     write_scenario_maps,
 )
 
-__all__ = ["TEACHER_WEIGHTS", "latest_pass", "mc_dropout", "teacher_window_predictor",
-           "map_with_teacher", "run"]
+__all__ = ["TEACHER_WEIGHTS", "latest_pass", "mc_dropout", "teacher_tiling",
+           "teacher_window_predictor", "map_with_teacher", "run"]
 
 log = logging.getLogger(__name__)
 
@@ -70,6 +70,14 @@ def mc_dropout(model: nn.Module) -> Iterator[nn.Module]:
             yield model
     finally:
         model.eval()
+
+
+def teacher_tiling(meta: dict[str, Any], teacher: RadarTeacher, overlap_px: int
+                   ) -> tuple[int, int]:
+    """(tile, overlap) in px for mapping with the teacher: its own training tile size (its
+    position embeddings were learnt at that size), the overlap at most a quarter of it."""
+    tile_px = int(meta.get("tile_size_px", [teacher.config.image_size])[0])
+    return tile_px, min(int(overlap_px), tile_px // 4)
 
 
 def teacher_window_predictor(
@@ -128,9 +136,7 @@ def map_with_teacher(
     device = device or ("cuda" if torch.cuda.is_available() else "cpu")
     teacher.to(device)
     settings = config["predict"]
-    # the teacher's own training tile size: its position embeddings were learnt at that size
-    tile_px = int(meta.get("tile_size_px", [teacher.config.image_size])[0])
-    overlap_px = min(int(settings["overlap_px"]), tile_px // 4)
+    tile_px, overlap_px = teacher_tiling(meta, teacher, settings["overlap_px"])
     predict_window = teacher_window_predictor(cube, time_index, teacher,
                                               int(settings["mc_samples"]), device)
     provenance = MapProvenance(

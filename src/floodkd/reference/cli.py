@@ -83,6 +83,7 @@ def _from_teacher(config: dict, args: argparse.Namespace,
     from floodkd.distill.data import open_cube
     from floodkd.models.checkpoint import load_checkpoint
     from floodkd.models.teacher import RadarTeacher
+    from floodkd.predict.teacher import teacher_tiling
     from floodkd.reference.series import radar_passes, teacher_water_counts
 
     if args.teacher is None:
@@ -97,9 +98,7 @@ def _from_teacher(config: dict, args: argparse.Namespace,
     teacher, meta = load_checkpoint(RadarTeacher, teacher_weights(args.teacher))
     device = args.device or ("cuda" if torch.cuda.is_available() else "cpu")
     teacher.to(device)
-    # as the teacher's maps: its training tile size (position embeddings learnt at that size)
-    tile_px = int(meta.get("tile_size_px", [teacher.config.image_size])[0])
-    overlap_px = min(int(config["predict"]["overlap_px"]), tile_px // 4)
+    tile_px, overlap_px = teacher_tiling(meta, teacher, config["predict"]["overlap_px"])
     settings = ReferenceSettings.from_config(config)
     passes = radar_passes(cube)
     with tqdm(total=len(passes), unit="pass", desc="reference water") as progress:
