@@ -57,6 +57,9 @@ def test_scenario_changes_the_map_and_is_recorded(coast):
             probability[scenario] = src.read(1)
             assert src.tags()["SCENARIO"] == scenario
     assert np.abs(probability["surge_1m"] - probability["observed"]).max() > 1e-3
+    # the Item's window spans the cube's times, up to the mapped date
+    item = json.loads((maps / "flood_probability_observed.stac.json").read_text())["properties"]
+    assert item["start_datetime"] < item["end_datetime"] == item["datetime"]
 
 
 def test_metrics_name_every_model(coast):

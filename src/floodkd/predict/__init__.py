@@ -1,7 +1,7 @@
 """Predict: tiled, blended inference of the student ensemble over a whole region, streamed
 into Cloud-Optimized GeoTIFFs with QGIS styles, STAC Items and PNG quicklooks."""
 
-from floodkd.predict.blending import Window, blend_weights, tile_windows
+from floodkd.predict.blending import Window, tile_windows
 from floodkd.predict.tiled import (
     INPUT_FLAGS,
     MapFiles,
@@ -17,7 +17,6 @@ __all__ = [
     "MapProvenance",
     "UncertaintyMaps",
     "Window",
-    "blend_weights",
     "predict_row_bands",
     "sample_statistics",
     "tile_windows",

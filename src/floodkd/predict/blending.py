@@ -14,7 +14,7 @@ import numpy as np
 
 from floodkd.align.tiles import tile_starts
 
-__all__ = ["Window", "tile_windows", "ramp_1d", "blend_weights"]
+__all__ = ["Window", "tile_windows", "ramp_1d"]
 
 
 @dataclass(frozen=True)
@@ -54,8 +54,3 @@ def ramp_1d(length: int, overlap_px: int) -> np.ndarray:
         weights[:ramp_len] = ramp
         weights[length - ramp_len :] = ramp[::-1]
     return weights
-
-
-def blend_weights(height: int, width: int, overlap_px: int) -> np.ndarray:
-    """The (height, width) blending weight of one tile: outer product of two 1-D ramps."""
-    return np.outer(ramp_1d(height, overlap_px), ramp_1d(width, overlap_px))

@@ -206,6 +206,9 @@ def run(args: argparse.Namespace) -> None:
     provenance = MapProvenance(
         region=args.region, scenario=args.scenario,
         scenario_datetime=when.replace(tzinfo=UTC),
+        # the STAC window: the cube's times, which the map rests on
+        inputs_window=(pd.Timestamp(cube["time"].values[0]).tz_localize(None).to_pydatetime()
+                       .replace(tzinfo=UTC), when.replace(tzinfo=UTC)),
         model_sha256=model_sha256,
         input_files=[str(cube_path), *map(str, sorted(student_dir.glob(MEMBER_GLOB)))],
         synthetic=bool(region.get("synthetic", False)),

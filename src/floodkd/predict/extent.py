@@ -136,11 +136,11 @@ def flood_polygons(
                                    transform=transform):
         geometries[int(label) - 1] = to_shape(geometry)
     pixel_area = abs(transform.a * transform.e - transform.b * transform.d)
-    values = np.where(flood, probability, 0.0)
+    # ndimage reads only the labelled (flood) pixels, whose probability is finite
     columns = {
         "area_m2": ndimage.sum_labels(flood, labels, patches).astype(np.float64) * pixel_area,
-        "p_mean": np.asarray(ndimage.mean(values, labels, patches), dtype=np.float32),
-        "p_max": np.asarray(ndimage.maximum(values, labels, patches), dtype=np.float32),
+        "p_mean": np.asarray(ndimage.mean(probability, labels, patches), dtype=np.float32),
+        "p_max": np.asarray(ndimage.maximum(probability, labels, patches), dtype=np.float32),
     }
     return geometries, columns
 
@@ -174,6 +174,9 @@ def write_extent_maps(
     layer = {"crs": profile["crs"], "transform": profile["transform"], "shape": shape,
              "blocksize": blocksize}
     extent_tags = _extent_tags(tags, settings, reference_water)
+    # the polygons need the whole grid at once: kept from the blocks, not read back
+    all_classes = np.empty(shape, np.uint8)
+    all_probability = np.empty(shape, np.float32)
     with (
         _reference_reader(reference_water, profile) as reference,
         byte_cog(paths["extent"], extent_tags, "MODE", **layer) as extent,
@@ -186,12 +189,13 @@ def write_extent_maps(
             rows = slice(window.row_off, window.row_off + window.height)
             sea = sea_mask(np.asarray(elevation_m[rows], dtype=np.float32))
             permanent = None if reference is None else reference.read(1, window=window) == 1
-            extent.write(extent_classes(probability, std, sea, settings, permanent), 1,
-                         window=window)
+            classes = extent_classes(probability, std, sea, settings, permanent)
+            extent.write(classes, 1, window=window)
+            all_classes[rows], all_probability[rows] = classes, probability
             likelihood.write(likelihood_percent(probability), 1, window=window)
     style = write_qml(out_dir / f"flood_extent_{scenario}.qml", paletted_qml(1, [
         (value, colour, name) for value, (name, colour) in EXTENT_CLASSES.items()]))
-    polygons = _write_polygons(paths["extent"], probability_path,
+    polygons = _write_polygons(all_classes, all_probability, layer["transform"], layer["crs"],
                                out_dir / f"flood_extent_{scenario}.gpkg", scenario,
                                pd.Timestamp(tags["SCENARIO_DATETIME"]))
     return ExtentFiles(paths["extent"], polygons, paths["likelihood"], style)
@@ -289,12 +293,9 @@ def _rgb(hex_colour: str) -> tuple[int, int, int]:
 
 
 def _write_polygons(
-    extent_path: Path, probability_path: Path, final: Path, scenario: str, when: pd.Timestamp
+    classes: np.ndarray, probability: np.ndarray, transform: Affine, crs: Any, final: Path,
+    scenario: str, when: pd.Timestamp,
 ) -> Path:
-    with rasterio.open(extent_path) as src:
-        classes, transform, crs = src.read(1), src.transform, src.crs
-    with rasterio.open(probability_path) as src:
-        probability = src.read(1, masked=True).filled(np.nan)
     geometries, columns = flood_polygons(classes, probability, transform)
     count = len(geometries)
     when = when.tz_localize("UTC") if when.tzinfo is None else when.tz_convert("UTC")
