@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import logging
 import re
 from dataclasses import dataclass
@@ -145,8 +146,8 @@ def _write_region(
 
     radar_times = _radar_times(spec, stream(seed, spec.name, "radar-dates"))
     optical_times = _optical_times(spec, radar_times, stream(seed, spec.name, "optical-dates"))
-    model = _water_level_model(spec, radar_times, optical_times,
-                               stream(seed, spec.name, "surges"))
+    model, labelled_pass = _water_level_model(spec, radar_times, optical_times,
+                                              stream(seed, spec.name, "surges"))
     days = pd.date_range(PERIOD_START, PERIOD_END, freq="D")
     climatology = gcm.monsoon_mm_day(np.arange(1, 13), spec.centre_lon, spec.centre_lat)
     rain = hydro.daily_rain_mm(days, climatology, stream(seed, spec.name, "rain"))
@@ -174,7 +175,8 @@ def _write_region(
     if spec.role == "source":
         label_times = _write_dense_labels(folder, spec, seed, grid, radar, radar_nodata, add)
     else:
-        label_times = _write_sparse_labels(folder, spec, seed, grid, radar, add)
+        event = next(m for m in radar if m.time == labelled_pass)
+        label_times = _write_sparse_labels(folder, spec, seed, grid, event, add)
     stations = _write_gauges(folder, spec, seed, terrain, ext_transform, model, add)
     if spec.role == "target":  # what a planning office maps its exposure and plan on
         write_assets(folder, terrain, inner, grid, stream(seed, spec.name, "assets"), add)
@@ -207,12 +209,19 @@ def _iso(time: pd.Timestamp) -> str:
 
 
 def _radar_times(spec: RegionSpec, rng: np.random.Generator) -> list[pd.Timestamp]:
-    """One pass per listed month, on a random day, at the orbit's local time."""
+    """The orbit's passes at its local time: every ``radar_revisit_days`` from a random first
+    day of the record, or one per listed month on a random day. Orbit control keeps the
+    same relative orbit's acquisitions within seconds of each other."""
+    seconds = int(spec.radar_hour_utc * 3600)
     times = []
+    if spec.radar_revisit_days:
+        first = pd.Timestamp(PERIOD_START) + pd.Timedelta(
+            days=int(rng.integers(0, spec.radar_revisit_days)))
+        for day in pd.date_range(first, PERIOD_END, freq=f"{spec.radar_revisit_days}D"):
+            times.append(day + pd.Timedelta(seconds=seconds + int(rng.integers(0, 40))))
     for year, month in spec.radar_months:
         day = pd.Timestamp(year=year, month=month, day=int(rng.integers(1, 29)))
-        seconds = int(spec.radar_hour_utc * 3600) + int(rng.integers(0, 40))
-        times.append(day + pd.Timedelta(seconds=seconds))
+        times.append(day + pd.Timedelta(seconds=seconds + int(rng.integers(0, 40))))
     return sorted(times)
 
 
@@ -235,28 +244,74 @@ def _water_level_model(
     radar_times: list[pd.Timestamp],
     optical_times: list[pd.Timestamp],
     rng: np.random.Generator,
-) -> hydro.WaterLevelModel:
-    """Surges near a few radar passes and optical dates (so both see floods), plus others.
+) -> tuple[hydro.WaterLevelModel, pd.Timestamp | None]:
+    """The region's tides and surges, and (target only) the pass its labels are drawn on.
 
-    The radar anchors are drawn from the passes at higher tide, so that some passes show
-    the land flooded; the surges themselves are random in size and length.
+    Source: surges near a few radar passes at higher tide and optical dates, so that the
+    teacher's labelled passes show land flooded, plus random ones. Target: what the record
+    of a data-sparse coast holds (``_target_surges``).
     """
+    if spec.role == "target":
+        events, labelled_pass = _target_surges(spec, radar_times, rng)
+        return hydro.WaterLevelModel(spec.constituents, events,
+                                     spec.sea_level_trend_m_per_year), labelled_pass
     tide_only = hydro.WaterLevelModel(spec.constituents, (), 0.0)
     tide_at_pass = hydro.water_level_m(tide_only, pd.DatetimeIndex(radar_times))
     higher_tide = [radar_times[i] for i in np.argsort(tide_at_pass)[len(radar_times) // 2:]]
     anchors = list(rng.choice(higher_tide, size=max(1, len(radar_times) // 5), replace=False))
     anchors += list(rng.choice(optical_times, size=2, replace=False))
+    anchors += _random_times(2, rng)
+    events = tuple(_surge_near(pd.Timestamp(a), rng) for a in sorted(anchors))
+    return hydro.WaterLevelModel(spec.constituents, events,
+                                 spec.sea_level_trend_m_per_year), None
+
+
+def _surge_near(anchor: pd.Timestamp, rng: np.random.Generator) -> hydro.SurgeEvent:
+    """A surge of random size and length peaking a few hours around ``anchor``."""
+    return hydro.SurgeEvent(peak_time=anchor + pd.Timedelta(hours=float(rng.uniform(-6, 3))),
+                            peak_m=float(rng.uniform(1.2, 3.0)),
+                            duration_h=float(rng.uniform(30, 72)))
+
+
+def _random_times(count: int, rng: np.random.Generator) -> list[pd.Timestamp]:
     start = pd.Timestamp(PERIOD_START)
-    anchors += [start + pd.Timedelta(hours=float(h)) for h in rng.uniform(0, 2 * 8760, size=2)]
-    events = tuple(
-        hydro.SurgeEvent(
-            peak_time=pd.Timestamp(a) + pd.Timedelta(hours=float(rng.uniform(-6, 3))),
-            peak_m=float(rng.uniform(1.2, 3.0)),
-            duration_h=float(rng.uniform(30, 72)),
-        )
-        for a in sorted(anchors)
-    )
-    return hydro.WaterLevelModel(spec.constituents, events, spec.sea_level_trend_m_per_year)
+    return [start + pd.Timedelta(hours=float(h)) for h in rng.uniform(0, 2 * 8760, count)]
+
+
+def _target_surges(
+    spec: RegionSpec, radar_times: list[pd.Timestamp], rng: np.random.Generator
+) -> tuple[tuple[hydro.SurgeEvent, ...], pd.Timestamp]:
+    """The target's surges: one past flood event early in the record that a rapid-mapping
+    service labelled, four at random times (about two a year, as the northeast monsoon and
+    the odd typhoon give the Mekong coast), and the record's highest water in its last part.
+
+    The labelled event peaks near a pass at higher tide in the first 40% of the record, as
+    an activation maps a flood a pass saw. The record's highest water is a surge on spring
+    high tide (how most record coastal floods happen) near a pass in the last 20% of the
+    passes, so the held-out period (the last quarter) holds an extreme that no training
+    phase saw; its size is set to top every other hour of the record by 0.2-0.5 m.
+    """
+    tide_only = hydro.WaterLevelModel(spec.constituents, (), 0.0)
+    passes = pd.DatetimeIndex(radar_times)
+    tide_at_pass = hydro.water_level_m(tide_only, passes)
+    early = np.flatnonzero(np.arange(len(passes)) < 0.4 * len(passes))
+    higher_early = early[np.argsort(tide_at_pass[early])[len(early) // 2:]]
+    labelled_pass = passes[int(rng.choice(higher_early))]
+    events = [_surge_near(labelled_pass, rng)]
+    events += [_surge_near(peak, rng) for peak in _random_times(4, rng)]
+    late = np.flatnonzero(np.arange(len(passes)) >= 0.8 * len(passes))
+    extreme_pass = passes[int(late[np.argmax(tide_at_pass[late])])]
+    shape = _surge_near(extreme_pass, rng)
+    hours = pd.date_range(PERIOD_START, PERIOD_END, freq="h")
+    so_far = hydro.WaterLevelModel(spec.constituents, tuple(events),
+                                   spec.sea_level_trend_m_per_year)
+    record_max = float(hydro.water_level_m(so_far, hours).max())
+    unit = hydro.WaterLevelModel((), (dataclasses.replace(shape, peak_m=1.0),), 0.0)
+    at_pass = float(hydro.water_level_m(so_far, pd.DatetimeIndex([extreme_pass]))[0])
+    bump = float(hydro.water_level_m(unit, pd.DatetimeIndex([extreme_pass]))[0])
+    peak_m = (record_max + float(rng.uniform(0.2, 0.5)) - at_pass) / bump
+    events.append(dataclasses.replace(shape, peak_m=peak_m))
+    return tuple(sorted(events, key=lambda e: e.peak_time)), labelled_pass
 
 
 def _s1_name(time: pd.Timestamp, rng: np.random.Generator) -> str:
@@ -398,37 +453,31 @@ def _write_dense_labels(folder, spec, seed, grid, radar, radar_nodata, add):
     return [m.time for m in radar]
 
 
-def _write_sparse_labels(folder, spec, seed, grid, radar, add):
-    """Hand-drawn style polygons on ~5% of the area, on the two most flooded radar dates."""
+def _write_sparse_labels(folder, spec, seed, grid, event: _Moment, add):
+    """Polygons of water and dry land on ~5% of the area for one flood event's pass, as a
+    rapid-mapping service delivers them: squares where the flood's edge runs are likelier."""
     rng = stream(seed, spec.name, "labels")
-    sea = radar[0].water & radar[-1].water  # near-permanent water
-    flooded_land = [int((m.water & ~sea).sum()) for m in radar]
-    chosen = sorted(np.argsort(flooded_land)[-2:])
-    size_px = radar[0].water.shape[0]
+    size_px = event.water.shape[0]
     block = max(4, size_px // 10)
     n_side = size_px // block
     n_blocks = max(2, round(TARGET_LABEL_FRACTION * size_px * size_px / block**2))
-    water_any = np.mean([m.water for m in radar], axis=0)
-    weights = np.array([
-        0.2 + water_any[r * block:(r + 1) * block, c * block:(c + 1) * block].mean()
-        * (1 - water_any[r * block:(r + 1) * block, c * block:(c + 1) * block].mean())
-        for r in range(n_side) for c in range(n_side)
-    ])
+    share = event.water[:n_side * block, :n_side * block].reshape(
+        n_side, block, n_side, block).mean((1, 3)).reshape(-1)
+    weights = 0.2 + share * (1 - share)
     picks = rng.choice(weights.size, size=n_blocks, replace=False, p=weights / weights.sum())
     rows = []
-    for order, pick in enumerate(picks):
-        moment = radar[chosen[order % len(chosen)]]
+    for pick in picks:
         r, c = divmod(int(pick), n_side)
-        window = moment.water[r * block:(r + 1) * block, c * block:(c + 1) * block]
+        window = event.water[r * block:(r + 1) * block, c * block:(c + 1) * block]
         transform = grid.affine @ Affine.translation(c * block, r * block)
         for geometry, value in rasterio.features.shapes(window.astype(np.uint8),
                                                         transform=transform):
             rows.append({"class": "water" if value == 1 else "dry",
-                         "date": moment.time.tz_localize("UTC"), "synthetic": True,
+                         "date": event.time.tz_localize("UTC"), "synthetic": True,
                          "geometry": shape(geometry)})
     labels = gpd.GeoDataFrame(rows, geometry="geometry", crs=str(grid.crs))
     write_labels_gpkg(add(folder / "labels" / "labels.gpkg"), labels)
-    return sorted({radar[i].time for i in chosen})
+    return [event.time]
 
 
 def _slug(text: str) -> str:

@@ -27,7 +27,9 @@ class RegionSpec:
     constituents: tuple[Constituent, ...]
     sea_level_trend_m_per_year: float
     attenuation_m_per_km: float  # loss of water level per km of overland flow
-    radar_months: tuple[tuple[int, int], ...]  # (year, month) of each radar pass
+    # passes either on listed (year, month)s or every ``radar_revisit_days`` through the record
+    radar_months: tuple[tuple[int, int], ...]
+    radar_revisit_days: int
     radar_hour_utc: float
     optical_count: int
     optical_hour_utc: float
@@ -62,6 +64,7 @@ DEMO_REGIONS = (
         radar_months=((2023, 2), (2023, 4), (2023, 5), (2023, 6), (2023, 7), (2023, 8),
                       (2023, 9), (2023, 10), (2023, 11), (2024, 1), (2024, 5), (2024, 6),
                       (2024, 7), (2024, 8), (2024, 10), (2024, 11)),
+        radar_revisit_days=0,
         radar_hour_utc=12.03,  # ascending pass, about 18:00 local time
         optical_count=8,
         optical_hour_utc=4.55,
@@ -90,7 +93,11 @@ DEMO_REGIONS = (
         ),
         sea_level_trend_m_per_year=0.0045,
         attenuation_m_per_km=1.2,
-        radar_months=((2023, 4), (2023, 10), (2024, 3), (2024, 11)),
+        # Sentinel-1A alone since Sentinel-1B failed (Dec 2021): one relative orbit is
+        # revisited every 12 days, so the target gets ~60 passes in two years, at whatever
+        # water level the tide and surges give at 05:50 local time
+        radar_months=(),
+        radar_revisit_days=12,
         radar_hour_utc=22.88,  # descending pass, about 05:50 local time
         optical_count=10,
         optical_hour_utc=3.33,
