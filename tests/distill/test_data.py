@@ -202,3 +202,25 @@ def test_label_pixels_hide_labels_outside_the_mask(synthetic_region):
     masked_counts = label_class_counts(data.cube, data.tiles, keep)
     full_counts = label_class_counts(data.cube, data.tiles)
     assert (masked_counts <= full_counts).all() and masked_counts.sum() < full_counts.sum()
+
+
+def test_epochs_draw_a_fresh_budget_of_samples_and_cover_all_of_them_over_epochs():
+    from floodkd.distill.loop import make_loader
+    from floodkd.distill.settings import TrainingConfig
+
+    class Numbers(torch.utils.data.Dataset):
+        def __len__(self):
+            return 40
+
+        def __getitem__(self, i):
+            return {"i": torch.tensor(i)}
+
+    loader = make_loader(Numbers(), TrainingConfig(samples_per_epoch=16, batch_size=4), True)
+    epochs = [torch.cat([b["i"] for b in loader]).tolist() for _ in range(3)]
+    assert [len(e) for e in epochs] == [16, 16, 16]
+    assert len(set(epochs[0] + epochs[1])) == 32  # no sample twice before all were seen
+    assert set().union(*epochs) == set(range(40))  # all seen within ceil(40 / 16) epochs
+    every = make_loader(Numbers(), TrainingConfig(samples_per_epoch=0, batch_size=4), True)
+    assert sorted(torch.cat([b["i"] for b in every]).tolist()) == list(range(40))
+    ordered = make_loader(Numbers(), TrainingConfig(samples_per_epoch=16, batch_size=4), False)
+    assert torch.cat([b["i"] for b in ordered]).tolist() == list(range(40))  # validation: all

@@ -24,7 +24,7 @@ import numpy as np
 import torch
 from safetensors.torch import load_file, save_file
 from torch import nn
-from torch.utils.data import DataLoader, Dataset
+from torch.utils.data import DataLoader, Dataset, Sampler
 from tqdm import tqdm
 
 from floodkd.atomic import atomic_path
@@ -226,10 +226,35 @@ def run_phase(phase: Phase, settings: TrainingConfig, device: torch.device, stat
     return history
 
 
+class BudgetSampler(Sampler[int]):
+    """Epochs of at most ``budget`` indices (0: all) that walk on through one shuffled order
+    and reshuffle when it runs out: a long record costs no more per epoch, and every sample
+    is seen once in each ceil(n / budget) epochs."""
+
+    def __init__(self, n: int, budget: int, seed: int):
+        self.n, self.budget = n, min(budget, n) if budget else n
+        self.generator = torch.Generator().manual_seed(seed)
+        self.order: list[int] = []
+
+    def __len__(self) -> int:
+        return self.budget
+
+    def __iter__(self):
+        epoch = []
+        while len(epoch) < self.budget:
+            if not self.order:
+                self.order = torch.randperm(self.n, generator=self.generator).tolist()
+            epoch.append(self.order.pop())
+        return iter(epoch)
+
+
 def make_loader(dataset: Dataset, settings: TrainingConfig, shuffle: bool) -> DataLoader:
-    generator = torch.Generator().manual_seed(settings.seed) if shuffle else None
-    return DataLoader(dataset, batch_size=settings.batch_size, shuffle=shuffle,
-                      generator=generator, num_workers=settings.num_workers, collate_fn=collate)
+    """Batches of ``dataset``: in order, or shuffled in epochs of at most
+    ``settings.samples_per_epoch`` samples (``BudgetSampler``)."""
+    sampler = BudgetSampler(len(dataset), settings.samples_per_epoch, settings.seed) \
+        if shuffle else None
+    return DataLoader(dataset, batch_size=settings.batch_size, sampler=sampler,
+                      num_workers=settings.num_workers, collate_fn=collate)
 
 
 def settings_fingerprint(*parts: Any) -> str:

@@ -42,6 +42,8 @@ class TrainingConfig(Settings):
     fisher_batches: int = 16
     seed: int = 0
     num_workers: int = 0
+    # (tile, time) pairs per training epoch, drawn at random each epoch; 0 = all of them
+    samples_per_epoch: int = 256
     sample_cache_mb: float = 512.0  # keep a region's samples in memory when they fit
     augment: bool = True  # random flips/rotations of training tiles
     radiometric_randomisation: bool = True  # teacher tiles redrawn as other S1 products
