@@ -10,6 +10,7 @@ import rasterio
 import torch
 from affine import Affine
 from odc.geo.geobox import GeoBox
+from PIL import Image
 
 from floodkd.evaluate.evaluate import (
     MODEL_NAMES,
@@ -129,3 +130,5 @@ def test_evaluate_writes_required_metrics(tmp_path):
     assert subsets["times"]["radar_passes"] == ["2024-01-06T06:00:00", "2024-01-07T06:00:00"]
     table = (out / "metrics.md").read_text()
     assert all(f"| {name} |" in table for name in MODEL_NAMES)
+    with Image.open(out / "reliability.png") as diagram:  # the calibration, drawn in eval/
+        assert diagram.size[0] > 300 and len(diagram.getcolors(1 << 16) or range(999)) > 8
