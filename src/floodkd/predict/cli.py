@@ -23,7 +23,7 @@ from floodkd.errors import InputError
 from floodkd.models.checkpoint import weights_sha256
 from floodkd.outputs import check_outputs
 from floodkd.predict import climate_scenario
-from floodkd.predict.extent import ExtentSettings, write_extent_maps
+from floodkd.predict.extent import ExtentInputs, ExtentSettings
 from floodkd.predict.tiled import INPUT_FLAGS, MapProvenance, count_tiles, write_scenario_maps
 
 __all__ = ["add_arguments", "run", "resolve_scenario", "checkpoint_sha256", "input_flags"]
@@ -222,9 +222,10 @@ def run(args: argparse.Namespace) -> None:
             grid, predict_window, args.out, provenance, outline_lonlat=region_outline(region),
             tile_px=int(settings["tile_px"]), overlap_px=int(settings["overlap_px"]),
             on_tile=lambda _window: progress.update(), **bands,
+            extent=ExtentInputs(cube["elevation_m"], ExtentSettings.from_config(config),
+                                args.reference_water),
         )
-    extent = write_extent_maps(written.probability, written.uncertainty, cube["elevation_m"],
-                               ExtentSettings.from_config(config), args.reference_water)
+    extent = written.extent
     log.info("wrote %s, %s, %s, %s and %s at %s", written.probability, written.uncertainty,
              extent.extent, extent.polygons, extent.likelihood,
              datetime.now(UTC).isoformat(timespec="seconds"))

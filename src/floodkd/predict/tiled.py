@@ -33,7 +33,15 @@ from shapely.geometry.base import BaseGeometry
 from floodkd import __version__
 from floodkd.predict.blending import Window, ramp_1d, tile_windows
 from floodkd.predict.cog import BandSpec, cog_band_writer
-from floodkd.predict.quicklook import FlagPanel, RampPanel, write_quicklook
+from floodkd.predict.extent import (
+    EXTENT_CLASSES,
+    REFERENCE_WATER,
+    SEA,
+    ExtentFiles,
+    ExtentInputs,
+    write_extent_maps,
+)
+from floodkd.predict.quicklook import ClassOverlay, FlagPanel, RampPanel, write_quicklook
 from floodkd.predict.stac import map_item, write_item
 from floodkd.predict.style import (
     PROBABILITY_RAMP,
@@ -287,6 +295,7 @@ class MapFiles:
     styles: tuple[Path, ...]
     stac_items: tuple[Path, ...]
     quicklooks: tuple[Path, ...]
+    extent: ExtentFiles | None = None  # when write_scenario_maps was given ExtentInputs
 
 
 def provenance_tags(provenance: MapProvenance, created: datetime) -> dict[str, str]:
@@ -355,6 +364,7 @@ def write_scenario_maps(
     blocksize: int = 512,
     on_tile: Callable[[Window], None] | None = None,
     uncertainty_bands: Sequence[BandSpec] = UNCERTAINTY_BANDS,
+    extent: ExtentInputs | None = None,
 ) -> MapFiles:
     """Predict the whole grid tile by tile and write the scenario's maps into ``out_dir``.
 
@@ -362,6 +372,9 @@ def write_scenario_maps(
     (float32 COGs) and ``flood_inputs_used_<scenario>.tif`` (uint8 bit flags, nodata 255, a
     colour table), a ``.qml`` style (and one ``<name>.<band>.qml`` per uncertainty band) and a
     ``.stac.json`` Item for each, and a ``.png`` quicklook of probability and uncertainty.
+    With ``extent``, also the extent, flood polygons and likelihood
+    (``floodkd.predict.extent.write_extent_maps``), and the probability quicklook draws the
+    extent's sea and reference water over P in their own colours.
     Pixels outside ``outline_lonlat`` (EPSG:4326; None = the whole grid) or without a
     prediction are nodata. If ``predict_window`` fails, no map exists at its final path.
     ``uncertainty_bands`` (the names of UNCERTAINTY_BANDS) may say what else the samples span.
@@ -404,12 +417,16 @@ def write_scenario_maps(
             used.write_rows(band.row_off, {"inputs_used": flags})
             flag_values.update(int(v) for v in np.unique(flags[np.isfinite(flags)]))
     styles = _write_styles(out_dir, names, layer_bands, flag_colours, flag_values)
+    extent_files = None if extent is None else write_extent_maps(
+        paths["probability"], paths["uncertainty"], extent.elevation_m, extent.settings,
+        extent.reference_water)
     # the uncertainty quicklook also shows what each pixel's prediction rests on
     flag_panel = FlagPanel(paths["inputs_used"], 1, "inputs used (bit flags)", inputs_used_label)
     quicklooks = [
         write_quicklook(out_dir / f"{names['probability']}.png", [
             RampPanel(paths["probability"], 1, "P(flood)",
-                      BAND_RANGES["flood_probability"], PROBABILITY_RAMP)],
+                      BAND_RANGES["flood_probability"], PROBABILITY_RAMP,
+                      _water_overlay(extent_files))],
             title="flood probability"),
         write_quicklook(out_dir / f"{names['uncertainty']}.png", [
             RampPanel(paths["uncertainty"], 1, "std of P(flood)", BAND_RANGES["std"],
@@ -438,7 +455,15 @@ def write_scenario_maps(
         items.append(write_item(item, out_dir / f"{name}.stac.json"))
     return MapFiles(paths["probability"], paths["uncertainty"], paths["inputs_used"],
                     tuple(qml for kind in kinds for qml in styles[kind].values()),
-                    tuple(items), tuple(quicklooks))
+                    tuple(items), tuple(quicklooks), extent_files)
+
+
+def _water_overlay(extent: ExtentFiles | None) -> ClassOverlay | None:
+    """The extent's sea and reference water, drawn over the probability in the quicklook."""
+    if extent is None:
+        return None
+    return ClassOverlay(extent.extent, 1, [(value, *EXTENT_CLASSES[value])
+                                           for value in (SEA, REFERENCE_WATER)])
 
 
 def _write_styles(
