@@ -12,6 +12,7 @@ from affine import Affine
 from odc.geo.geobox import GeoBox
 from odc.geo.geom import polygon
 from PIL import Image
+from rio_cogeo.cogeo import cog_validate
 
 from floodkd.grid import RegionGrid
 from floodkd.predict import write_scenario_maps
@@ -60,6 +61,8 @@ def test_every_overview_pixel_is_nodata_or_in_range(tmp_path, provenance, field_
     checked = 0
     byte_maps = (written.inputs_used, written.extent.extent, written.extent.likelihood)
     for path in (written.probability, written.uncertainty, *byte_maps):
+        is_valid, errors, _ = cog_validate(path, quiet=True)
+        assert is_valid, (path.name, errors)
         with rasterio.open(path) as src:
             factors, names = src.overviews(1), src.descriptions
             nodata = src.nodata
@@ -94,8 +97,6 @@ def test_a_map_larger_than_one_block_gets_overviews_in_every_band(tmp_path, prov
     """1100 x 1030 px with the default 512 px blocks: overviews 2 and 4 (the coarsest fits about
     one block, as rio-cogeo does) in every band of every file, band-interleaved valid COGs, and
     the first overview the mean of the full-resolution pixels it covers."""
-    from rio_cogeo.cogeo import cog_validate
-
     shape = (1030, 1100)
     grid = RegionGrid(GeoBox(shape, TRANSFORM, "EPSG:32631"))
     written = write_scenario_maps(grid, field_predictor(shape), tmp_path / "maps", provenance,
