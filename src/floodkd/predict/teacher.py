@@ -95,8 +95,10 @@ def teacher_window_predictor(
         vv, vh = window["vv_db"].values, window["vh_db"].values
         valid = np.isfinite(vv) & np.isfinite(vh)
         image = teacher_image(vv, vh)
+        # up to whole patches by mirroring, not zeros: a zero strip is no radar the model saw
         pad = ((0, 0), (0, -height % patch), (0, -width % patch))
-        batch = torch.from_numpy(np.pad(image, pad)).unsqueeze(0).repeat(mc_samples, 1, 1, 1)
+        batch = torch.from_numpy(np.pad(image, pad, mode="symmetric")).unsqueeze(0).repeat(
+            mc_samples, 1, 1, 1)
         with mc_dropout(teacher):
             logits, _ = teacher(batch.to(device))
         samples = torch.softmax(logits.float(), dim=1)[:, 1, :height, :width].cpu().numpy()

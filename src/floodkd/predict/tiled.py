@@ -12,6 +12,10 @@ outer quarter of the overlap gets weight 0 and the blend ramps over the rest: ev
 inside the region is then taken from tiles that saw at least that much context around it, as
 one large tile would, and a region written as many tiles matches it. Only the region's own
 border keeps a tile's edge pixels, as one large tile must too.
+
+A predictor whose model pads (a CNN) should not show the region's border as an edge either:
+``context_window`` says what to read around a tile (the grid where it goes on, a mirror image
+of it beyond the grid's edge) so that the model's own padding falls outside the tile.
 """
 
 from __future__ import annotations
@@ -60,6 +64,9 @@ from floodkd.predict.uncertainty import (
 
 __all__ = [
     "PredictWindow",
+    "ContextWindow",
+    "context_window",
+    "mirror_pad",
     "RowBand",
     "predict_row_bands",
     "count_tiles",
@@ -105,6 +112,43 @@ def inputs_used_label(value: int) -> str:
 # predict_window(row_off, col_off, height, width) -> (samples (S, h, w) of P(flood) in [0, 1],
 # NaN where no prediction is possible; inputs_used (h, w) integer bit flags)
 PredictWindow = Callable[[int, int, int, int], tuple[np.ndarray, np.ndarray]]
+
+
+@dataclass(frozen=True)
+class ContextWindow:
+    """What to read around a tile: ``read`` (row_off, col_off, height, width) is the part of
+    the grid, ``pad`` ((top, bottom), (left, right)) the pixels to add around it by mirroring
+    (beyond the grid's edge, and up to a multiple of the model's stride); the tile starts at
+    row and column ``margin`` of the padded input."""
+
+    read: tuple[int, int, int, int]
+    pad: tuple[tuple[int, int], tuple[int, int]]
+    margin: int
+
+
+def context_window(row_off: int, col_off: int, height: int, width: int,
+                   shape: tuple[int, int], margin: int, multiple: int = 1) -> ContextWindow:
+    """The tile with ``margin`` px of context on every side, read from the grid of ``shape``
+    where it has pixels and mirrored beyond its edge, padded at the bottom and right to a
+    multiple of ``multiple`` px. With ``margin`` a multiple of ``multiple`` every tile pixel
+    keeps its phase against the model's strides."""
+
+    def along(offset: int, length: int, size: int) -> tuple[int, int, int, int]:
+        start, stop = max(offset - margin, 0), min(offset + length + margin, size)
+        before = margin - (offset - start)
+        after = margin - (stop - offset - length)
+        after += -(before + stop - start + after) % multiple
+        return start, stop - start, before, after
+
+    r0, h, top, bottom = along(row_off, height, shape[0])
+    c0, w, left, right = along(col_off, width, shape[1])
+    return ContextWindow((r0, c0, h, w), ((top, bottom), (left, right)), margin)
+
+
+def mirror_pad(image: np.ndarray, pad: tuple[tuple[int, int], tuple[int, int]]) -> np.ndarray:
+    """``image`` (..., H, W) padded by mirroring its last two axes (the edge pixel repeated,
+    numpy's "symmetric"; pads wider than the image mirror again)."""
+    return np.pad(image, ((0, 0),) * (image.ndim - 2) + tuple(pad), mode="symmetric")
 
 
 @dataclass(frozen=True)
