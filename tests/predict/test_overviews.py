@@ -11,17 +11,21 @@ import rasterio
 from affine import Affine
 from odc.geo.geobox import GeoBox
 from odc.geo.geom import polygon
+from PIL import Image
+from rio_cogeo.cogeo import cog_validate
 
 from floodkd.grid import RegionGrid
 from floodkd.predict import write_scenario_maps
 from floodkd.predict.cog import BYTE_NODATA, NODATA
+from floodkd.predict.extent import EXTENT_CLASSES, SEA, ExtentInputs, ExtentSettings
+from floodkd.predict.style import hex_rgb
 
 SHAPE = (600, 520)  # two overview levels (2, 4) with 128 px blocks
 TRANSFORM = Affine(10.0, 0.0, 500000.0, 0.0, -10.0, 5800000.0)
 # band -> (lowest, highest) value it may hold; inputs_used holds sums of the flags 1, 2, 4, 8
 VALID_RANGE = {"flood_probability": (0.0, 1.0), "std": (0.0, 0.5),
                "entropy": (0.0, math.log(2)), "mutual_information": (0.0, math.log(2)),
-               "inputs_used": (0, 15)}
+               "inputs_used": (0, 15), "flood_extent": (0, 4), "flood_likelihood": (0, 100)}
 
 
 @pytest.fixture
@@ -44,20 +48,26 @@ def test_every_overview_pixel_is_nodata_or_in_range(tmp_path, provenance, field_
         odd = np.arange(col_off, col_off + width) % 2 == 1
         return samples, np.broadcast_to(np.where(odd, 8 | 2, 8), (height, width)).astype(np.uint16)
 
+    elevation = np.full(SHAPE, 5.0, dtype=np.float32)
+    elevation[:, :100] = -1.0  # the sea, west
     written = write_scenario_maps(grid, predictor, tmp_path / "maps", provenance,
                                   outline_lonlat=slanted_outline_lonlat, tile_px=128,
-                                  overlap_px=16, blocksize=128)
+                                  overlap_px=16, blocksize=128,
+                                  extent=ExtentInputs(elevation, ExtentSettings(0.5, 0.2)))
     with rasterio.open(written.probability) as src:
         inside = ~src.read(1, masked=True).mask
     inside_per_row = inside.sum(axis=1)
     assert np.count_nonzero(inside_per_row % 2) > 100  # the outline cuts at odd columns
     checked = 0
-    for path in (written.probability, written.uncertainty, written.inputs_used):
+    byte_maps = (written.inputs_used, written.extent.extent, written.extent.likelihood)
+    for path in (written.probability, written.uncertainty, *byte_maps):
+        is_valid, errors, _ = cog_validate(path, quiet=True)
+        assert is_valid, (path.name, errors)
         with rasterio.open(path) as src:
             factors, names = src.overviews(1), src.descriptions
             nodata = src.nodata
         assert factors == [2, 4]
-        assert nodata == (BYTE_NODATA if path == written.inputs_used else NODATA)
+        assert nodata == (BYTE_NODATA if path in byte_maps else NODATA)
         for level, factor in enumerate(factors):
             with rasterio.open(path, overview_level=level) as overview:
                 assert overview.shape == (-(-SHAPE[0] // factor), -(-SHAPE[1] // factor))
@@ -69,10 +79,17 @@ def test_every_overview_pixel_is_nodata_or_in_range(tmp_path, provenance, field_
                     assert outside.size == 0, (path.name, factor, name, outside[:5])
                     if name == "inputs_used":  # nearest: flags never mix into new sums
                         assert set(np.unique(data)) <= {8.0, 10.0}
+                    if name == "flood_extent":  # mode: classes never mix into new ones
+                        assert set(np.unique(data)) <= set(EXTENT_CLASSES)
+                        assert SEA in data
                     # nodata only outside the outline: the overview keeps the inside pixels
                     assert data.size >= inside[::factor, ::factor].sum() * 0.95
                     checked += 1
-    assert checked == 2 * (1 + 3 + 1)  # every band of the three maps at both levels
+    assert checked == 2 * (1 + 3 + 1 + 1 + 1)  # every band of the five maps at both levels
+    # given the extent, the probability quicklook draws its sea in the sea colour
+    with Image.open(written.quicklooks[0]) as image:
+        rgb = np.asarray(image.convert("RGB"))
+    assert np.all(rgb == hex_rgb(EXTENT_CLASSES[SEA][1]), axis=-1).sum() > 5_000
 
 
 def test_a_map_larger_than_one_block_gets_overviews_in_every_band(tmp_path, provenance,
@@ -80,8 +97,6 @@ def test_a_map_larger_than_one_block_gets_overviews_in_every_band(tmp_path, prov
     """1100 x 1030 px with the default 512 px blocks: overviews 2 and 4 (the coarsest fits about
     one block, as rio-cogeo does) in every band of every file, band-interleaved valid COGs, and
     the first overview the mean of the full-resolution pixels it covers."""
-    from rio_cogeo.cogeo import cog_validate
-
     shape = (1030, 1100)
     grid = RegionGrid(GeoBox(shape, TRANSFORM, "EPSG:32631"))
     written = write_scenario_maps(grid, field_predictor(shape), tmp_path / "maps", provenance,

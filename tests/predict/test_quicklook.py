@@ -14,6 +14,7 @@ from rasterio.crs import CRS
 from floodkd.errors import InputError
 from floodkd.predict.quicklook import (
     NODATA_LABEL,
+    ClassOverlay,
     FlagPanel,
     PanelData,
     RampPanel,
@@ -24,6 +25,9 @@ from floodkd.predict.quicklook import (
 )
 
 RAMP = ((0.0, "#ffffff"), (1.0, "#08306b"))
+SEA_COLOUR, REFERENCE_COLOUR = "#80cdc1", "#01665e"
+WATER = [(3, "sea", SEA_COLOUR), (2, "reference water", REFERENCE_COLOUR),
+         (4, "low confidence", "#fdae61")]
 TAGS = {"REGION": "mekong-demo", "SCENARIO": "observed",
         "SCENARIO_DATETIME": "2024-01-05T06:00:00+00:00", "FLOODKD_VERSION": "0.3.1",
         "SYNTHETIC": "true"}
@@ -134,4 +138,65 @@ def test_write_quicklook_refuses_maps_without_the_caption_tags(tmp_path):
     with pytest.raises(InputError, match="bare.tif.*SCENARIO, SCENARIO_DATETIME"):
         write_quicklook(tmp_path / "q.png", [RampPanel(bare, 1, "P", (0.0, 1.0), RAMP)],
                         title="t")
+    assert not (tmp_path / "q.png").exists()
+
+
+@pytest.fixture
+def extent_classes(tmp_path) -> Path:
+    """Classes on the grid of ``rasters``: sea in the east (cols 240..), reference water in a
+    block of the north, no low confidence, nodata where P is."""
+    rows, cols = np.mgrid[0:200, 0:300]
+    classes = np.where(cols >= 240, 3, 0).astype("uint8")
+    classes[(rows < 40) & (cols >= 100) & (cols < 160)] = 2
+    classes[:, :20] = 255
+    return _write(tmp_path / "extent.tif", classes, nodata=255)
+
+
+def _pixels_of(png: Path, colour: str) -> np.ndarray:
+    with Image.open(png) as image:
+        rgb = np.asarray(image.convert("RGB"))
+    return np.all(rgb == tuple(int(colour[i : i + 2], 16) for i in (1, 3, 5)), axis=-1)
+
+
+def test_overlay_draws_sea_and_reference_water_over_the_ramp_with_legend_entries(
+        rasters, extent_classes, tmp_path):
+    prob_path, _ = rasters
+    plain = write_quicklook(tmp_path / "plain.png",
+                            [RampPanel(prob_path, 1, "P(flood)", (0.0, 1.0), RAMP)], title="P")
+    overlaid = write_quicklook(tmp_path / "overlaid.png", [RampPanel(
+        prob_path, 1, "P(flood)", (0.0, 1.0), RAMP, ClassOverlay(extent_classes, 1, WATER))],
+        title="P")
+    sea, plain_sea = _pixels_of(overlaid, SEA_COLOUR), _pixels_of(plain, SEA_COLOUR)
+    reference = _pixels_of(overlaid, REFERENCE_COLOUR)
+    # a fifth of the map's width is sea, about 460 x 300 px drawn: thousands of pixels, not
+    # just the legend's patch; without the overlay the ramp has none of its colour
+    assert sea.sum() > 15_000 and plain_sea.sum() == 0
+    assert reference.sum() > 3_000 and _pixels_of(plain, REFERENCE_COLOUR).sum() == 0
+    sea_cols = np.flatnonzero(sea.sum(axis=0) > 100)  # the map's columns drawn as sea
+    reference_cols = np.flatnonzero(reference.sum(axis=0) > 30)
+    assert sea_cols.min() > reference_cols.max()  # sea east of the reference water
+
+    values = np.ma.masked_invalid(np.full((200, 300), 0.5, "float32"))
+    with rasterio.open(extent_classes) as src:
+        overlay = src.read(1)
+    panel = RampPanel(prob_path, 1, "P(flood)", (0.0, 1.0), RAMP,
+                      ClassOverlay(extent_classes, 1, WATER))
+    fig = quicklook_figure([PanelData(panel, values, {}, overlay)], title="P",
+                           bounds=(400000.0, 1498000.0, 403000.0, 1500000.0),
+                           crs_text="EPSG:32648", north_angle_deg=0.0, tags=TAGS)
+    legend = fig.axes[0].get_legend()
+    # the classes present, in the overlay's order; low confidence is absent, so not listed
+    assert [t.get_text() for t in legend.get_texts()] == ["sea", "reference water",
+                                                          NODATA_LABEL]
+    assert [p.get_facecolor()[:3] for p in legend.get_patches()][:2] == [
+        tuple(int(c[i : i + 2], 16) / 255 for i in (1, 3, 5))
+        for c in (SEA_COLOUR, REFERENCE_COLOUR)]
+
+
+def test_an_overlay_of_another_grid_is_refused(rasters, tmp_path):
+    prob_path, _ = rasters
+    other = _write(tmp_path / "other.tif", np.zeros((20, 30), "uint8"), nodata=255)
+    with pytest.raises(InputError, match="other.tif.*20 x 30 px, the map it overlays 200 x 300"):
+        write_quicklook(tmp_path / "q.png", [RampPanel(
+            prob_path, 1, "P", (0.0, 1.0), RAMP, ClassOverlay(other, 1, WATER))], title="t")
     assert not (tmp_path / "q.png").exists()

@@ -16,8 +16,12 @@ import yaml
 from rio_cogeo.cogeo import cog_validate
 
 from floodkd.cli import main
+from floodkd.grid import RegionGrid
 from floodkd.models.checkpoint import save_checkpoint
 from floodkd.models.teacher import RadarTeacher, TeacherConfig
+from floodkd.predict.extent import EXTENT_CLASSES, REFERENCE_WATER
+from floodkd.predict.style import hex_rgb
+from floodkd.reference.cli import write_reference_water
 
 FIXTURE = Path(__file__).parents[1] / "data" / "sen1floods11"
 S1 = "Spain_7370579_crop_S1Hand.tif"
@@ -53,8 +57,14 @@ def mapped(tmp_path_factory) -> dict:
                                          dropout=0.3))
     teacher_dir = root / "teacher"
     save_checkpoint(teacher, teacher_dir / "teacher.safetensors", {"tile_size_px": [32, 32]})
+    # reference water: the top third of the grid
+    grid = RegionGrid.from_dataset(xr.open_zarr(base / "cube.zarr"))
+    reference = np.zeros(grid.shape, np.uint8)
+    reference[: grid.shape[0] // 3] = 1
+    write_reference_water(base / "reference_water.tif", reference, grid, {})
     args = ["predict", "--config", str(config), "--region", REGION, "--teacher",
-            str(teacher_dir), "--cube", str(base / "cube.zarr"), "--out", str(base / "maps")]
+            str(teacher_dir), "--cube", str(base / "cube.zarr"), "--out", str(base / "maps"),
+            "--reference-water", str(base / "reference_water.tif")]
     assert main(args) == 0  # the model comes from the region's config block
     return {"config": config, "base": base, "args": args}
 
@@ -99,6 +109,21 @@ def test_radar_only_maps_are_valid_cogs_with_mc_dropout_uncertainty(mapped):
     assert set(np.unique(flags[~inside]).astype(int)) == {255}  # nodata where P is
     item = json.loads((maps / "flood_probability_observed.stac.json").read_text())
     assert item["properties"]["datetime"].startswith("2019-09-17T06:00:00")
+
+
+def test_the_radar_only_quicklook_draws_the_reference_water(mapped):
+    from PIL import Image
+
+    maps = mapped["base"] / "maps"
+    with rasterio.open(maps / "flood_extent_observed.tif") as src:
+        classes = src.read(1)
+    top = classes[: classes.shape[0] // 3]
+    assert set(np.unique(top)) <= {REFERENCE_WATER, 255} and (top == REFERENCE_WATER).any()
+    assert REFERENCE_WATER not in classes[classes.shape[0] // 3 :]
+    with Image.open(maps / "flood_probability_observed.png") as image:
+        rgb = np.asarray(image.convert("RGB"))
+    colour = hex_rgb(EXTENT_CLASSES[REFERENCE_WATER][1])
+    assert np.all(rgb == colour, axis=-1).sum() > 5_000  # a third of the map, not the legend
 
 
 def test_water_level_scenarios_are_refused_for_the_teacher(mapped, capsys):

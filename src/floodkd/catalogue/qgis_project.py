@@ -18,6 +18,8 @@ from xml.etree import ElementTree as ET
 
 from pyproj import CRS
 
+from floodkd.predict.style import hex_rgb
+
 __all__ = [
     "Layer", "Group", "project_xml", "fill_style", "marker_style", "categorized_fill_style",
     "QGIS_VERSION",
@@ -191,8 +193,7 @@ def _spatial_ref(crs: str) -> list[ET.Element]:
 # -- vector styles: QGIS 3 single-symbol and categorised renderers --------------------------
 
 def _rgba(hex_colour: str, alpha: int = 255) -> str:
-    red, green, blue = (int(hex_colour[i : i + 2], 16) for i in (1, 3, 5))
-    return f"{red},{green},{blue},{alpha}"
+    return ",".join(map(str, (*hex_rgb(hex_colour), alpha)))
 
 
 def _symbol(name: str, kind: str, symbol_layer: str, options: dict[str, str]) -> ET.Element:

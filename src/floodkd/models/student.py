@@ -136,6 +136,12 @@ class TemporalEncoder(nn.Module):
         return pooled, (gauge_weights.sum(dim=(1, 2)) > 0).float()
 
 
+# The 3x3 convs repeat a map's edge pixel rather than pad with zeros: a zero border is a
+# feature the data never has, and GroupNorm spreads it far into the tile (on a uniform input
+# it is the only variance, so P varied by 0.02 across a tile; repeated edges keep it uniform).
+PADDING_MODE = "replicate"
+
+
 def _conv(
     in_channels: int, out_channels: int, stride: int = 1, separable: bool = False
 ) -> nn.Sequential:
@@ -144,11 +150,12 @@ def _conv(
     if separable:
         conv = nn.Sequential(
             nn.Conv2d(in_channels, in_channels, 3, stride=stride, padding=1, groups=in_channels,
-                      bias=False),
+                      bias=False, padding_mode=PADDING_MODE),
             nn.Conv2d(in_channels, out_channels, 1, bias=False),
         )
     else:
-        conv = nn.Conv2d(in_channels, out_channels, 3, stride=stride, padding=1, bias=False)
+        conv = nn.Conv2d(in_channels, out_channels, 3, stride=stride, padding=1, bias=False,
+                         padding_mode=PADDING_MODE)
     # GroupNorm, not BatchNorm: MC dropout runs in train-like mode and must not touch
     # running statistics, and single-tile batches are common at inference.
     return nn.Sequential(
@@ -179,7 +186,8 @@ class FloodStudent(nn.Module):
 
         # Overlapping 3x3 windows: every output cell sees its neighbours alike (no 2x2 phase).
         self.stem = nn.Sequential(
-            nn.Conv2d(config.in_channels, widths[0], 3, stride=2, padding=1, bias=False),
+            nn.Conv2d(config.in_channels, widths[0], 3, stride=2, padding=1, bias=False,
+                      padding_mode=PADDING_MODE),
             nn.GroupNorm(min(4, widths[0]), widths[0]),
             nn.ReLU(),
         )

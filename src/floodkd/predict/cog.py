@@ -29,6 +29,7 @@ from rasterio.windows import Window as RioWindow
 from rio_cogeo.utils import get_maximum_overview_level
 
 from floodkd.atomic import atomic_path, scratch_dir
+from floodkd.predict.style import hex_rgb
 
 __all__ = ["BandSpec", "NODATA", "BYTE_NODATA", "CogBandWriter", "cog_band_writer"]
 
@@ -66,14 +67,17 @@ class CogBandWriter:
 
     def write_rows(self, row_off: int, bands: Mapping[str, np.ndarray]) -> None:
         """Write rows ``row_off .. row_off + n`` of every band; NaN becomes nodata (float
-        arrays may be given for integer files: NaN marks their nodata too)."""
+        arrays may be given for integer files: NaN marks their nodata too; integer arrays
+        are written as they are)."""
         for name, dataset in self._datasets.items():
-            values = np.asarray(bands[name], dtype=np.float32)  # exact for uint8 values too
+            values = np.asarray(bands[name])
             if values.ndim != 2 or values.shape[1] != self._width:
                 raise ValueError(
                     f"band {name}: rows must be (n, {self._width}), got {values.shape}"
                 )
-            values = np.where(np.isfinite(values), values, self._nodata).astype(self._dtype)
+            if np.issubdtype(values.dtype, np.floating):
+                values = np.where(np.isfinite(values), values, self._nodata)
+            values = values.astype(self._dtype, copy=False)
             window = RioWindow(0, row_off, self._width, values.shape[0])
             dataset.write(values, 1, window=window)
         self.rows_written += next(iter(bands.values())).shape[0]
@@ -219,6 +223,6 @@ def _colour_table_xml(colours: Mapping[int, str]) -> str:
         if hex_colour is None:
             entries.append('<Entry c1="0" c2="0" c3="0" c4="0"/>')
             continue
-        red, green, blue = (int(hex_colour[i : i + 2], 16) for i in (1, 3, 5))
+        red, green, blue = hex_rgb(hex_colour)
         entries.append(f'<Entry c1="{red}" c2="{green}" c3="{blue}" c4="255"/>')
     return f"<ColorInterp>Palette</ColorInterp><ColorTable>{''.join(entries)}</ColorTable>"

@@ -35,35 +35,37 @@ import pandas as pd
 import rasterio
 from affine import Affine
 from rasterio.features import shapes
-from rasterio.shutil import copy as gdal_copy
 from rasterio.windows import Window
 from scipy import ndimage
 from shapely.geometry import shape as to_shape
 
 from floodkd.align.terrain import SEA_LEVEL_M, sea_mask
-from floodkd.atomic import atomic_path, scratch_dir
+from floodkd.atomic import atomic_path
 from floodkd.errors import InputError
+from floodkd.predict.cog import BYTE_NODATA, BandSpec, cog_band_writer
 from floodkd.predict.style import paletted_qml, write_qml
 
 __all__ = [
     "DRY", "FLOOD", "REFERENCE_WATER", "SEA", "LOW_CONFIDENCE", "NODATA",
-    "EXTENT_CLASSES", "POLYGON_COLUMNS", "ExtentSettings", "ExtentFiles",
-    "extent_classes", "likelihood_percent", "flood_polygons", "write_extent_maps", "byte_cog",
+    "EXTENT_CLASSES", "POLYGON_COLUMNS", "ExtentSettings", "ExtentInputs", "ExtentFiles",
+    "extent_classes", "likelihood_percent", "flood_polygons", "write_extent_maps",
 ]
 
 DRY, FLOOD, REFERENCE_WATER, SEA, LOW_CONFIDENCE = 0, 1, 2, 3, 4
-NODATA = 255  # of both uint8 layers
+NODATA = BYTE_NODATA  # of both uint8 layers
 # class value -> (name, colour): the colour table, the QGIS style and the tags
 EXTENT_CLASSES: dict[int, tuple[str, str]] = {
     DRY: ("dry", "#f5f1e6"),
     FLOOD: ("flood", "#0570b0"),
-    REFERENCE_WATER: ("reference water", "#023858"),
-    SEA: ("sea", "#a6cee3"),
+    # teal, off the blue probability ramp, so that the probability quicklook can draw them
+    # over it (floodkd.predict.quicklook.ClassOverlay) without reading as probabilities
+    REFERENCE_WATER: ("reference water", "#01665e"),
+    SEA: ("sea", "#80cdc1"),
     LOW_CONFIDENCE: ("low confidence", "#fdae61"),
 }
 POLYGON_COLUMNS = ("area_m2", "p_mean", "p_max", "scenario", "datetime")
 POLYGON_LAYER = "flood"
-COMPRESSION = "DEFLATE"
+LIKELIHOOD_BAND = BandSpec("flood_likelihood", "%", "P(flood) in percent, round(100 P)")
 
 
 @dataclass(frozen=True)
@@ -86,6 +88,17 @@ class ExtentSettings:
                 "reference water where the reference water layer is 1; "
                 f"low confidence where std >= {self.low_confidence_std:g}; flood where P >= "
                 f"{self.threshold:g}; dry otherwise")
+
+
+@dataclass(frozen=True)
+class ExtentInputs:
+    """What the extent needs beside a scenario's maps: the cube's ``elevation_m`` (y, x; numpy
+    or a lazy xarray DataArray on the maps' grid), the settings and the optional reference
+    water COG (``floodkd reference-water``)."""
+
+    elevation_m: Any
+    settings: ExtentSettings
+    reference_water: str | Path | None = None
 
 
 @dataclass(frozen=True)
@@ -171,31 +184,33 @@ def write_extent_maps(
                          f"{shape}: pass the cube of the region the maps were made on")
     scenario = tags["SCENARIO"]
     paths = {kind: out_dir / f"flood_{kind}_{scenario}.tif" for kind in ("extent", "likelihood")}
-    layer = {"crs": profile["crs"], "transform": profile["transform"], "shape": shape,
+    layer = {"crs": profile["crs"].to_wkt(), "transform": profile["transform"], "shape": shape,
              "blocksize": blocksize}
     extent_tags = _extent_tags(tags, settings, reference_water)
     # the polygons need the whole grid at once: kept from the blocks, not read back
     all_classes = np.empty(shape, np.uint8)
     all_probability = np.empty(shape, np.float32)
+    colours = {value: colour for value, (_, colour) in EXTENT_CLASSES.items()}
     with (
         _reference_reader(reference_water, profile) as reference,
-        byte_cog(paths["extent"], extent_tags, "MODE", **layer) as extent,
-        byte_cog(paths["likelihood"], tags, "AVERAGE", **layer) as likelihood,
+        cog_band_writer(paths["extent"], [_extent_band(settings)], tags=extent_tags,
+                        dtype="uint8", colours=colours, **layer) as extent,
+        cog_band_writer(paths["likelihood"], [LIKELIHOOD_BAND], tags=tags, dtype="uint8",
+                        **layer) as likelihood,
     ):
-        _describe_extent(extent, settings)
-        _describe_likelihood(likelihood)
         for window, probability, std in _read_blocks(probability_path, uncertainty_path,
                                                      blocksize):
             rows = slice(window.row_off, window.row_off + window.height)
             sea = sea_mask(np.asarray(elevation_m[rows], dtype=np.float32))
             permanent = None if reference is None else reference.read(1, window=window) == 1
             classes = extent_classes(probability, std, sea, settings, permanent)
-            extent.write(classes, 1, window=window)
+            extent.write_rows(window.row_off, {"flood_extent": classes})
             all_classes[rows], all_probability[rows] = classes, probability
-            likelihood.write(likelihood_percent(probability), 1, window=window)
+            likelihood.write_rows(window.row_off,
+                                  {"flood_likelihood": likelihood_percent(probability)})
     style = write_qml(out_dir / f"flood_extent_{scenario}.qml", paletted_qml(1, [
         (value, colour, name) for value, (name, colour) in EXTENT_CLASSES.items()]))
-    polygons = _write_polygons(all_classes, all_probability, layer["transform"], layer["crs"],
+    polygons = _write_polygons(all_classes, all_probability, layer["transform"], profile["crs"],
                                out_dir / f"flood_extent_{scenario}.gpkg", scenario,
                                pd.Timestamp(tags["SCENARIO_DATETIME"]))
     return ExtentFiles(paths["extent"], polygons, paths["likelihood"], style)
@@ -235,30 +250,6 @@ def _reference_reader(
         yield reference
 
 
-@contextmanager
-def byte_cog(
-    final: Path, tags: dict[str, str], resampling: str, *, crs: Any, transform: Affine,
-    shape: tuple[int, int], blocksize: int,
-) -> Iterator[rasterio.io.DatasetWriter]:
-    """A uint8 scratch GeoTIFF (nodata 255) open for writing; when the block succeeds GDAL's
-    COG driver copies it (overviews with ``resampling``) to ``final`` atomically; else
-    nothing is left."""
-    profile = {
-        "driver": "GTiff", "width": shape[1], "height": shape[0], "count": 1, "dtype": "uint8",
-        "crs": crs, "transform": transform, "nodata": NODATA, "tiled": True,
-        "blockxsize": blocksize, "blockysize": blocksize,
-        "compress": "ZSTD", "zstd_level": 1,  # scratch only; the COG gets DEFLATE
-    }
-    with scratch_dir(final) as scratch:
-        scratch_tif = scratch / final.name
-        with rasterio.open(scratch_tif, "w", **profile) as dataset:
-            dataset.update_tags(**tags)
-            yield dataset
-        with atomic_path(final) as tmp:
-            gdal_copy(str(scratch_tif), str(tmp), driver="COG", COMPRESS=COMPRESSION,
-                      BLOCKSIZE=blocksize, OVERVIEW_RESAMPLING=resampling, BIGTIFF="IF_SAFER")
-
-
 def _extent_tags(tags: dict[str, str], settings: ExtentSettings,
                  reference_water: str | Path | None) -> dict[str, str]:
     classes = {f"CLASS_{value}": name for value, (name, _) in EXTENT_CLASSES.items()}
@@ -270,26 +261,10 @@ def _extent_tags(tags: dict[str, str], settings: ExtentSettings,
                                 "none: no reference water layer given, so no pixel is class 2")}
 
 
-def _describe_extent(dataset: rasterio.io.DatasetWriter, settings: ExtentSettings) -> None:
-    dataset.set_band_description(1, "flood_extent")
-    dataset.set_band_unit(1, "class")
+def _extent_band(settings: ExtentSettings) -> BandSpec:
     classes = ", ".join(f"{value} {name}" for value, (name, _) in EXTENT_CLASSES.items())
-    dataset.update_tags(1, long_name=f"flood extent classes: {classes}, {NODATA} nodata; "
-                        f"{settings.rule()}", overview_resampling="mode")
-    colours = {value: (*_rgb(colour), 255) for value, (_, colour) in EXTENT_CLASSES.items()}
-    dataset.write_colormap(1, {**colours, NODATA: (0, 0, 0, 0)})
-
-
-def _describe_likelihood(dataset: rasterio.io.DatasetWriter) -> None:
-    dataset.set_band_description(1, "flood_likelihood")
-    dataset.set_band_unit(1, "%")
-    dataset.update_tags(1, long_name="P(flood) in percent, round(100 P)",
-                        overview_resampling="average")
-
-
-def _rgb(hex_colour: str) -> tuple[int, int, int]:
-    red, green, blue = (int(hex_colour[i : i + 2], 16) for i in (1, 3, 5))
-    return red, green, blue
+    return BandSpec("flood_extent", "class", f"flood extent classes: {classes}, {NODATA} "
+                    f"nodata; {settings.rule()}", overview_resampling="mode")
 
 
 def _write_polygons(

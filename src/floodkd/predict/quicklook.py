@@ -2,10 +2,12 @@
 
 One PNG shows one or more panels of the same grid side by side: a continuous band on a colour
 ramp with a colour bar, or a band of bit flags with a legend of the flag sums present, coloured
-by the raster's own colour table. Each panel has easting/northing ticks in km of the map's CRS,
-a scale bar, a north arrow and a legend entry for nodata; the title names the region, the
-scenario, its date and the CRS, and a credit line says what the map was made from. All of it
-comes from the rasters' tags, so the picture says what the files say.
+by the raster's own colour table. A ramp panel may draw classes of a categorical raster over the
+ramp in their own colours, each with a legend entry (the extent's sea and reference water over
+the probability: their P says nothing about flooding). Each panel has easting/northing ticks
+in km of the map's CRS, a scale bar, a north arrow and a legend entry for nodata; the title
+names the region, the scenario, its date and the CRS, and a credit line says what the map was
+made from. All of it comes from the rasters' tags, so the picture says what the files say.
 """
 
 from __future__ import annotations
@@ -30,9 +32,11 @@ from rasterio.warp import transform as transform_points  # noqa: E402
 
 from floodkd.atomic import atomic_path  # noqa: E402
 from floodkd.errors import InputError  # noqa: E402
+from floodkd.predict.style import hex_rgb  # noqa: E402
 
 __all__ = [
     "NODATA_COLOUR",
+    "ClassOverlay",
     "RampPanel",
     "FlagPanel",
     "PanelData",
@@ -50,14 +54,26 @@ CAPTION_TAGS = ("REGION", "SCENARIO", "SCENARIO_DATETIME", "FLOODKD_VERSION", "S
 
 
 @dataclass(frozen=True)
+class ClassOverlay:
+    """Classes of a categorical raster on the panel's grid, drawn over its ramp: ``classes``
+    are (value, label, hex colour); other values leave the ramp visible."""
+
+    cog_path: Path
+    band: int
+    classes: Sequence[tuple[int, str, str]]
+
+
+@dataclass(frozen=True)
 class RampPanel:
-    """A continuous band drawn on a colour ramp over ``value_range``."""
+    """A continuous band drawn on a colour ramp over ``value_range``, with the classes of
+    ``overlay`` over it."""
 
     cog_path: Path
     band: int
     label: str
     value_range: tuple[float, float]
     ramp: Sequence[tuple[float, str]]
+    overlay: ClassOverlay | None = None
 
 
 @dataclass(frozen=True)
@@ -72,11 +88,13 @@ class FlagPanel:
 
 @dataclass(frozen=True)
 class PanelData:
-    """What a panel draws: its values (masked where nodata) and the raster's colour table."""
+    """What a panel draws: its values (masked where nodata), the raster's colour table and
+    the values of a ramp panel's overlay (same shape)."""
 
     panel: RampPanel | FlagPanel
     values: np.ma.MaskedArray
     colours: Mapping[int, tuple[int, int, int, int]]
+    overlay: np.ndarray | None = None
 
 
 def nice_scale_length_m(extent_m: float) -> float:
@@ -124,7 +142,7 @@ def quicklook_figure(
     axes = fig.subplots(1, len(panels), squeeze=False)[0]
     for ax, data in zip(axes, panels, strict=True):
         if isinstance(data.panel, RampPanel):
-            _draw_ramp(fig, ax, data.panel, data.values, bounds)
+            _draw_ramp(fig, ax, data, bounds)
         else:
             _draw_flags(ax, data, bounds)
         _km_ticks(ax)
@@ -160,7 +178,11 @@ def write_quicklook(
             out_shape = (max(int(src.height / shrink), 1), max(int(src.width / shrink), 1))
             values = src.read(panel.band, out_shape=out_shape, masked=True)
             colours = src.colormap(panel.band) if isinstance(panel, FlagPanel) else {}
-        data.append(PanelData(panel, values, colours))
+            grid = (src.height, src.width)
+        overlay = None
+        if isinstance(panel, RampPanel) and panel.overlay is not None:
+            overlay = _read_overlay(panel.overlay, grid, out_shape)
+        data.append(PanelData(panel, values, colours, overlay))
     left, bottom, right, top = bounds
     epsg = crs.to_epsg()
     crs_text = f"EPSG:{epsg}" if epsg else crs.to_string()
@@ -182,16 +204,39 @@ def _check_readable(path: Path, crs: CRS | None, tags: Mapping[str, str]) -> Non
                          "write it with floodkd.predict.write_scenario_maps")
 
 
-def _draw_ramp(fig: Figure, ax, panel: RampPanel, values: np.ma.MaskedArray,
+def _read_overlay(overlay: ClassOverlay, grid: tuple[int, int],
+                  out_shape: tuple[int, int]) -> np.ndarray:
+    """The overlay's band at ``out_shape``, refused unless it has the panel's ``grid`` shape."""
+    with rasterio.open(overlay.cog_path) as src:
+        if (src.height, src.width) != grid:
+            raise InputError(overlay.cog_path, f"is {src.height} x {src.width} px, the map it "
+                             f"overlays {grid[0]} x {grid[1]} px",
+                             "write both with floodkd.predict.write_scenario_maps")
+        return src.read(overlay.band, out_shape=out_shape)
+
+
+def _draw_ramp(fig: Figure, ax, data: PanelData,
                bounds: tuple[float, float, float, float]) -> None:
     left, bottom, right, top = bounds
+    panel = data.panel
     cmap = LinearSegmentedColormap.from_list("ramp", list(panel.ramp)).with_extremes(
         bad=NODATA_COLOUR)
-    image = ax.imshow(values, cmap=cmap, vmin=panel.value_range[0], vmax=panel.value_range[1],
-                      extent=(left, right, bottom, top), interpolation="nearest")
+    image = ax.imshow(data.values, cmap=cmap, vmin=panel.value_range[0],
+                      vmax=panel.value_range[1], extent=(left, right, bottom, top),
+                      interpolation="nearest")
     fig.colorbar(image, ax=ax, label=panel.label, shrink=0.8)
-    ax.legend(handles=[Patch(facecolor=NODATA_COLOUR, edgecolor="0.5", label=NODATA_LABEL)],
-              loc="lower right", fontsize=7, framealpha=0.8)
+    handles = []
+    if data.overlay is not None:
+        # RGBA, transparent where the value is none of the overlay's classes
+        rgba = np.zeros((*data.overlay.shape, 4))
+        for value, label, colour in panel.overlay.classes:
+            drawn = data.overlay == value
+            if drawn.any():
+                rgba[drawn] = (*(c / 255 for c in hex_rgb(colour)), 1.0)
+                handles.append(Patch(facecolor=colour, edgecolor="0.5", label=label))
+        ax.imshow(rgba, extent=(left, right, bottom, top), interpolation="nearest")
+    handles.append(Patch(facecolor=NODATA_COLOUR, edgecolor="0.5", label=NODATA_LABEL))
+    ax.legend(handles=handles, loc="lower right", fontsize=7, framealpha=0.8)
 
 
 def _draw_flags(ax, data: PanelData, bounds: tuple[float, float, float, float]) -> None:

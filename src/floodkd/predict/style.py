@@ -9,7 +9,7 @@ from xml.etree import ElementTree as ET
 
 from floodkd.atomic import atomic_path
 
-__all__ = ["PROBABILITY_RAMP", "UNCERTAINTY_RAMP", "pseudocolor_qml", "paletted_qml",
+__all__ = ["PROBABILITY_RAMP", "UNCERTAINTY_RAMP", "hex_rgb", "pseudocolor_qml", "paletted_qml",
            "qualitative_colours", "write_qml"]
 
 # (fraction of the range, hex colour): light dry land -> deep water blue (ColorBrewer-like)
@@ -39,9 +39,18 @@ def qualitative_colours(count: int) -> tuple[str, ...]:
     return QUALITATIVE[:count]
 
 
+def hex_rgb(colour: str) -> tuple[int, int, int]:
+    """(red, green, blue) 0..255 of a ``#rrggbb`` colour, the form every colour here takes."""
+    if len(colour) != 7 or colour[0] != "#":
+        raise ValueError(f"colour {colour!r} is not of the form #rrggbb")
+    try:
+        return int(colour[1:3], 16), int(colour[3:5], 16), int(colour[5:7], 16)
+    except ValueError:
+        raise ValueError(f"colour {colour!r} is not of the form #rrggbb") from None
+
+
 def _rgba(hex_colour: str) -> str:
-    red, green, blue = (int(hex_colour[i : i + 2], 16) for i in (1, 3, 5))
-    return f"{red},{green},{blue},255"
+    return ",".join(map(str, (*hex_rgb(hex_colour), 255)))
 
 
 def pseudocolor_qml(

@@ -30,7 +30,7 @@ from floodkd.grid import RegionGrid
 from floodkd.models.channels import teacher_image
 from floodkd.models.checkpoint import load_checkpoint, weights_sha256
 from floodkd.models.teacher import RadarTeacher
-from floodkd.predict.extent import ExtentSettings, write_extent_maps
+from floodkd.predict.extent import ExtentInputs, ExtentSettings
 from floodkd.predict.tiled import (
     INPUT_FLAGS,
     MapFiles,
@@ -95,8 +95,10 @@ def teacher_window_predictor(
         vv, vh = window["vv_db"].values, window["vh_db"].values
         valid = np.isfinite(vv) & np.isfinite(vh)
         image = teacher_image(vv, vh)
+        # up to whole patches by mirroring, not zeros: a zero strip is no radar the model saw
         pad = ((0, 0), (0, -height % patch), (0, -width % patch))
-        batch = torch.from_numpy(np.pad(image, pad)).unsqueeze(0).repeat(mc_samples, 1, 1, 1)
+        batch = torch.from_numpy(np.pad(image, pad, mode="symmetric")).unsqueeze(0).repeat(
+            mc_samples, 1, 1, 1)
         with mc_dropout(teacher):
             logits, _ = teacher(batch.to(device))
         samples = torch.softmax(logits.float(), dim=1)[:, 1, :height, :width].cpu().numpy()
@@ -152,10 +154,11 @@ def map_with_teacher(
         written = write_scenario_maps(
             grid, predict_window, out_dir, provenance, outline_lonlat=region_outline(region),
             tile_px=tile_px, overlap_px=overlap_px, on_tile=lambda _window: progress.update(),
+            # a radar-only cube has elevation_m all missing: no sea class, the rest (reference
+            # water included) as for the student
+            extent=ExtentInputs(cube["elevation_m"], ExtentSettings.from_config(config),
+                                reference_water),
         )
-    # a radar-only cube has elevation_m all missing: no sea class, the rest as for the student
-    write_extent_maps(written.probability, written.uncertainty, cube["elevation_m"],
-                      ExtentSettings.from_config(config), reference_water)
     return written
 
 

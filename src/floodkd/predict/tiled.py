@@ -12,6 +12,10 @@ outer quarter of the overlap gets weight 0 and the blend ramps over the rest: ev
 inside the region is then taken from tiles that saw at least that much context around it, as
 one large tile would, and a region written as many tiles matches it. Only the region's own
 border keeps a tile's edge pixels, as one large tile must too.
+
+A predictor whose model pads (a CNN) should not show the region's border as an edge either:
+``context_window`` says what to read around a tile (the grid where it goes on, a mirror image
+of it beyond the grid's edge) so that the model's own padding falls outside the tile.
 """
 
 from __future__ import annotations
@@ -33,7 +37,15 @@ from shapely.geometry.base import BaseGeometry
 from floodkd import __version__
 from floodkd.predict.blending import Window, ramp_1d, tile_windows
 from floodkd.predict.cog import BandSpec, cog_band_writer
-from floodkd.predict.quicklook import FlagPanel, RampPanel, write_quicklook
+from floodkd.predict.extent import (
+    EXTENT_CLASSES,
+    REFERENCE_WATER,
+    SEA,
+    ExtentFiles,
+    ExtentInputs,
+    write_extent_maps,
+)
+from floodkd.predict.quicklook import ClassOverlay, FlagPanel, RampPanel, write_quicklook
 from floodkd.predict.stac import map_item, write_item
 from floodkd.predict.style import (
     PROBABILITY_RAMP,
@@ -52,6 +64,9 @@ from floodkd.predict.uncertainty import (
 
 __all__ = [
     "PredictWindow",
+    "ContextWindow",
+    "context_window",
+    "mirror_pad",
     "RowBand",
     "predict_row_bands",
     "count_tiles",
@@ -97,6 +112,43 @@ def inputs_used_label(value: int) -> str:
 # predict_window(row_off, col_off, height, width) -> (samples (S, h, w) of P(flood) in [0, 1],
 # NaN where no prediction is possible; inputs_used (h, w) integer bit flags)
 PredictWindow = Callable[[int, int, int, int], tuple[np.ndarray, np.ndarray]]
+
+
+@dataclass(frozen=True)
+class ContextWindow:
+    """What to read around a tile: ``read`` (row_off, col_off, height, width) is the part of
+    the grid, ``pad`` ((top, bottom), (left, right)) the pixels to add around it by mirroring
+    (beyond the grid's edge, and up to a multiple of the model's stride); the tile starts at
+    row and column ``margin`` of the padded input."""
+
+    read: tuple[int, int, int, int]
+    pad: tuple[tuple[int, int], tuple[int, int]]
+    margin: int
+
+
+def context_window(row_off: int, col_off: int, height: int, width: int,
+                   shape: tuple[int, int], margin: int, multiple: int = 1) -> ContextWindow:
+    """The tile with ``margin`` px of context on every side, read from the grid of ``shape``
+    where it has pixels and mirrored beyond its edge, padded at the bottom and right to a
+    multiple of ``multiple`` px. With ``margin`` a multiple of ``multiple`` every tile pixel
+    keeps its phase against the model's strides."""
+
+    def along(offset: int, length: int, size: int) -> tuple[int, int, int, int]:
+        start, stop = max(offset - margin, 0), min(offset + length + margin, size)
+        before = margin - (offset - start)
+        after = margin - (stop - offset - length)
+        after += -(before + stop - start + after) % multiple
+        return start, stop - start, before, after
+
+    r0, h, top, bottom = along(row_off, height, shape[0])
+    c0, w, left, right = along(col_off, width, shape[1])
+    return ContextWindow((r0, c0, h, w), ((top, bottom), (left, right)), margin)
+
+
+def mirror_pad(image: np.ndarray, pad: tuple[tuple[int, int], tuple[int, int]]) -> np.ndarray:
+    """``image`` (..., H, W) padded by mirroring its last two axes (the edge pixel repeated,
+    numpy's "symmetric"; pads wider than the image mirror again)."""
+    return np.pad(image, ((0, 0),) * (image.ndim - 2) + tuple(pad), mode="symmetric")
 
 
 @dataclass(frozen=True)
@@ -287,6 +339,7 @@ class MapFiles:
     styles: tuple[Path, ...]
     stac_items: tuple[Path, ...]
     quicklooks: tuple[Path, ...]
+    extent: ExtentFiles | None = None  # when write_scenario_maps was given ExtentInputs
 
 
 def provenance_tags(provenance: MapProvenance, created: datetime) -> dict[str, str]:
@@ -355,6 +408,7 @@ def write_scenario_maps(
     blocksize: int = 512,
     on_tile: Callable[[Window], None] | None = None,
     uncertainty_bands: Sequence[BandSpec] = UNCERTAINTY_BANDS,
+    extent: ExtentInputs | None = None,
 ) -> MapFiles:
     """Predict the whole grid tile by tile and write the scenario's maps into ``out_dir``.
 
@@ -362,6 +416,9 @@ def write_scenario_maps(
     (float32 COGs) and ``flood_inputs_used_<scenario>.tif`` (uint8 bit flags, nodata 255, a
     colour table), a ``.qml`` style (and one ``<name>.<band>.qml`` per uncertainty band) and a
     ``.stac.json`` Item for each, and a ``.png`` quicklook of probability and uncertainty.
+    With ``extent``, also the extent, flood polygons and likelihood
+    (``floodkd.predict.extent.write_extent_maps``), and the probability quicklook draws the
+    extent's sea and reference water over P in their own colours.
     Pixels outside ``outline_lonlat`` (EPSG:4326; None = the whole grid) or without a
     prediction are nodata. If ``predict_window`` fails, no map exists at its final path.
     ``uncertainty_bands`` (the names of UNCERTAINTY_BANDS) may say what else the samples span.
@@ -404,12 +461,16 @@ def write_scenario_maps(
             used.write_rows(band.row_off, {"inputs_used": flags})
             flag_values.update(int(v) for v in np.unique(flags[np.isfinite(flags)]))
     styles = _write_styles(out_dir, names, layer_bands, flag_colours, flag_values)
+    extent_files = None if extent is None else write_extent_maps(
+        paths["probability"], paths["uncertainty"], extent.elevation_m, extent.settings,
+        extent.reference_water)
     # the uncertainty quicklook also shows what each pixel's prediction rests on
     flag_panel = FlagPanel(paths["inputs_used"], 1, "inputs used (bit flags)", inputs_used_label)
     quicklooks = [
         write_quicklook(out_dir / f"{names['probability']}.png", [
             RampPanel(paths["probability"], 1, "P(flood)",
-                      BAND_RANGES["flood_probability"], PROBABILITY_RAMP)],
+                      BAND_RANGES["flood_probability"], PROBABILITY_RAMP,
+                      _water_overlay(extent_files))],
             title="flood probability"),
         write_quicklook(out_dir / f"{names['uncertainty']}.png", [
             RampPanel(paths["uncertainty"], 1, "std of P(flood)", BAND_RANGES["std"],
@@ -438,7 +499,15 @@ def write_scenario_maps(
         items.append(write_item(item, out_dir / f"{name}.stac.json"))
     return MapFiles(paths["probability"], paths["uncertainty"], paths["inputs_used"],
                     tuple(qml for kind in kinds for qml in styles[kind].values()),
-                    tuple(items), tuple(quicklooks))
+                    tuple(items), tuple(quicklooks), extent_files)
+
+
+def _water_overlay(extent: ExtentFiles | None) -> ClassOverlay | None:
+    """The extent's sea and reference water, drawn over the probability in the quicklook."""
+    if extent is None:
+        return None
+    return ClassOverlay(extent.extent, 1, [(value, *EXTENT_CLASSES[value])
+                                           for value in (SEA, REFERENCE_WATER)])
 
 
 def _write_styles(

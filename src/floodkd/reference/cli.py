@@ -18,7 +18,7 @@ from floodkd.config import load_config, region_config
 from floodkd.errors import InputError
 from floodkd.grid import RegionGrid
 from floodkd.outputs import check_outputs
-from floodkd.predict.extent import byte_cog
+from floodkd.predict.cog import BandSpec, cog_band_writer
 from floodkd.reference.water import (
     NOT_REFERENCE,
     REFERENCE,
@@ -114,9 +114,10 @@ def write_reference_water(path: str | Path, mask: np.ndarray, grid: RegionGrid,
     """The layer as a uint8 COG on the region grid (overviews by mode), atomically."""
     path = Path(path)
     classes = {f"CLASS_{value}": name for value, name in CLASS_NAMES.items()}
-    with byte_cog(path, {**tags, **classes}, "MODE", crs=grid.crs.to_wkt(),
-                  transform=grid.transform, shape=grid.shape, blocksize=BLOCKSIZE) as dataset:
-        dataset.set_band_description(1, "reference_water")
-        dataset.set_band_unit(1, "class")
-        dataset.write(mask.astype(np.uint8), 1)
+    band = BandSpec("reference_water", "class", ", ".join(
+        f"{value} {name}" for value, name in CLASS_NAMES.items()), overview_resampling="mode")
+    with cog_band_writer(path, [band], tags={**tags, **classes}, dtype="uint8",
+                         crs=grid.crs.to_wkt(), transform=grid.transform, shape=grid.shape,
+                         blocksize=BLOCKSIZE) as writer:
+        writer.write_rows(0, {"reference_water": mask.astype(np.uint8)})
     return path
