@@ -188,14 +188,22 @@ def climate_window_predictor(
     cube: xr.Dataset, time_index: int, ensemble: Any, levels: ScenarioLevels,
     histories: np.ndarray, weights: Any, mc_samples: int, multiple: int, seed: int = 0,
 ) -> Callable[[int, int, int, int], tuple[np.ndarray, np.ndarray]]:
-    """predict_window for a climate scenario: (draws x members x MC, h, w) samples, flags."""
+    """predict_window for a climate scenario: (draws x members x MC, h, w) samples, flags.
+
+    Like ``student_window_predictor``, each tile is read with context around it, mirrored
+    beyond the region's edge, so the region's border maps like its inside."""
     from floodkd.distill.data import PRESENCE_FLAGS, collate, read_window, sample_tensors
-    from floodkd.predict.cli import input_flags
-    from floodkd.predict.tiled import INPUT_FLAGS
+    from floodkd.predict.cli import CONTEXT_CELLS, input_flags
+    from floodkd.predict.tiled import INPUT_FLAGS, context_window, mirror_pad
+
+    shape = (cube.sizes["y"], cube.sizes["x"])
+    margin = CONTEXT_CELLS * multiple
 
     def predict_window(row_off: int, col_off: int, height: int, width: int):
-        rows, cols = slice(row_off, row_off + height), slice(col_off, col_off + width)
-        base = read_window(cube, time_index, row_off, col_off, height, width)
+        context = context_window(row_off, col_off, height, width, shape, margin, multiple)
+        r0, c0, h, w_px = context.read
+        rows, cols = slice(r0, r0 + h), slice(c0, c0 + w_px)
+        base = read_window(cube, time_index, r0, c0, h, w_px)
         base = base.drop_vars([v for v in ("water_depth_m", "vv_db", "vh_db") if v in base])
         composite = clear_composite(cube, rows, cols)
         for name, values in composite.items():
@@ -204,23 +212,26 @@ def climate_window_predictor(
         base["radar_present"] = False
         base["gauge_present"] = True
         w = np.asarray(weights[:, rows, cols])  # (stations, h, w)
-        samples = []
-        size = (-(-height // multiple) * multiple, -(-width // multiple) * multiple)
         windows = []
         for d in range(levels.draws_m.shape[1]):
             window = base.copy()
             window["water_level_m"] = (("y", "x"),
                                        np.tensordot(levels.draws_m[:, d], w, axes=1))
             window["gauge_history_m"] = (("gauge", "lag"), histories[d])
-            windows.append(sample_tensors(window, size, (row_off, col_off, height, width),
-                                          time_index))
+            sample = sample_tensors(window, (h, w_px), context.read, time_index)
+            sample["student_image"] = torch.from_numpy(
+                mirror_pad(sample["student_image"].numpy(), context.pad))
+            windows.append(sample)
         torch.manual_seed(seed + 7919 * row_off + col_off)  # the same dropout in every scenario
         probabilities = ensemble.predict_probabilities(collate(windows), mc_samples)
-        samples = np.asarray(probabilities, np.float32)[:, :, :height, :width]
+        samples = np.asarray(probabilities, np.float32)[
+            :, :, margin:margin + height, margin:margin + width]
         samples = samples.reshape(-1, height, width)  # (S x draws, h, w)
-        presence = {m: bool(base[f].values) if f in base else False
+        tile = base.isel(y=slice(row_off - r0, row_off - r0 + height),
+                         x=slice(col_off - c0, col_off - c0 + width))
+        presence = {m: bool(tile[f].values) if f in tile else False
                     for m, f in PRESENCE_FLAGS.items()}
-        flags = input_flags(base, presence)
+        flags = input_flags(tile, presence)
         samples[:, (flags & INPUT_FLAGS["terrain"]) == 0] = np.nan
         return samples, flags
 
