@@ -11,6 +11,7 @@ The chips carry no acquisition time; radar and label get one nominal time, since
 pairing matters here. Nothing here trains or tunes: the chips only measure transfer.
 
     .venv/bin/python benchmarks/real_s1.py --chips /path/to/chips [--teacher results/teacher]
+        [--work DIR]   # keep the cubes and maps, to look at where the teacher errs
 """
 
 from __future__ import annotations
@@ -118,14 +119,19 @@ def main() -> None:
     parser.add_argument("--teacher", type=Path, default=Path("results/teacher"),
                         help="folder of teacher.safetensors (default: results/teacher)")
     parser.add_argument("--out", type=Path, default=RESULTS)
+    parser.add_argument("--work", type=Path, default=None,
+                        help="keep each chip's config, cube and maps in this folder "
+                             "(default: a temporary folder, removed)")
     args = parser.parse_args()
     weights = args.teacher / "teacher.safetensors"
     if not weights.is_file():
         raise SystemExit(f"{weights}: no trained teacher; run the demo workflow first")
     per_chip = {}
-    with tempfile.TemporaryDirectory(prefix="real_s1_") as work:
+    with tempfile.TemporaryDirectory(prefix="real_s1_") as temporary:
+        work = args.work or Path(temporary)
+        work.mkdir(parents=True, exist_ok=True)
         for name, s1, label in chip_pairs(args.chips):
-            per_chip[name] = run_chip(name, s1, label, args.teacher, Path(work))
+            per_chip[name] = run_chip(name, s1, label, args.teacher, work)
     result = {
         "created_utc": datetime.now(UTC).isoformat(timespec="seconds"),
         "teacher": str(args.teacher),

@@ -4,7 +4,8 @@ Radar is drawn from published class-conditional C-band backscatter, not from num
 for the demo (docs/radar-physics.md gives the sources): land covers by their VV/VH level and
 incidence-angle slope, open water by the CMOD5.N (VV) and C-2PO (VH) wind models, so calm
 water is a mirror and wind roughens it towards land; flooded trees and towns brighten by
-double bounce; speckle (ENL 4.4) multiplies signal plus thermal noise, and the noise is then
+double bounce; speckle (ENL 4.4, shared by neighbouring pixels as the GRDH's 20 m
+resolution cell spans two 10 m pixels) multiplies signal plus thermal noise, and the noise is then
 subtracted as the standard preprocessing does. Optical is as honest: thin cloud edges slip
 through the scene classification and shadows hide the ground beside the clouds.
 """
@@ -23,6 +24,7 @@ __all__ = [
     "RADAR_NODATA",
     "ENL",
     "IW_INCIDENCE_DEG",
+    "grdh_speckle",
     "cmod5n_vv",
     "c2po_vh",
     "OPTICAL_BANDS",
@@ -42,6 +44,9 @@ RADAR_NODATA = -9999.0
 # number of looks, incidence angles across the swath, and the noise-equivalent sigma0 range
 # of the IW sub-swaths (specified <= -22 dB; Torres et al. 2012, RSE 120:9-24).
 ENL = 4.4
+# IW GRDH resolves 20 m x 22 m (range x azimuth) on a 10 m pixel grid (same source): each
+# resolution cell spans about two pixels each way, so neighbouring pixels share speckle.
+GRDH_RESOLUTION_PX = (20.0 / 10.0, 22.0 / 10.0)
 IW_INCIDENCE_DEG = (30.0, 45.0)
 NESZ_DB = (-26.0, -22.0)
 REFERENCE_INCIDENCE_DEG = 38.0
@@ -157,6 +162,27 @@ def c2po_vh(wind_m_s: np.ndarray) -> np.ndarray:
     return 10.0 ** ((slope * np.maximum(np.asarray(wind_m_s, np.float64), 0.0) + offset) / 10.0)
 
 
+def _cell_weights() -> np.ndarray:
+    """Weights [a, 1 - 2a, a] along one axis whose squares sum to ENL**-0.5, so averaging
+    single-look intensity with them in both axes gives ENL looks. Their equivalent width
+    1 / sum(w**2) is 2.1 pixels: the GRDH resolution cell (GRDH_RESOLUTION_PX)."""
+    per_axis = ENL**-0.5
+    a = (4.0 - np.sqrt(16.0 - 24.0 * (1.0 - per_axis))) / 12.0  # 6a^2 - 4a + 1 = per_axis
+    return np.array([a, 1.0 - 2.0 * a, a])
+
+
+def grdh_speckle(shape: tuple[int, ...], rng: np.random.Generator) -> np.ndarray:
+    """Unit-mean speckle as a GRDH pixel has it: ENL looks and correlated with its
+    neighbours over the resolution cell. Single-look (exponential) intensity is averaged
+    over each pixel's 3 x 3 neighbourhood with the separable weights of _cell_weights;
+    leading axes of ``shape`` (e.g. polarisations) are independent draws."""
+    weights = _cell_weights()
+    speckle = rng.exponential(1.0, size=shape)
+    for axis in (-2, -1):
+        speckle = ndimage.correlate1d(speckle, weights, axis=axis, mode="wrap")
+    return speckle
+
+
 def radar_sigma0_db(
     cover: np.ndarray,
     water: np.ndarray,
@@ -200,7 +226,7 @@ def radar_sigma0_db(
 
     # Speckle multiplies signal plus thermal noise; preprocessing then subtracts the noise.
     noise = 10.0 ** (rng.uniform(*NESZ_DB) / 10.0)
-    observed = (power + noise) * rng.gamma(ENL, 1.0 / ENL, size=power.shape) - noise
+    observed = (power + noise) * grdh_speckle(power.shape, rng) - noise
     observed = np.maximum(observed, 10.0 ** (POWER_FLOOR_DB / 10.0))
     return (10.0 * np.log10(observed)).astype(np.float32)
 

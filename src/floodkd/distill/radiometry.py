@@ -21,6 +21,8 @@ exact levels. Every range is a physical one (sources in docs/radar-physics.md):
 - calibration: absolute calibration within +-1 dB and sigma0 versus gamma0 (+0.6..+1.4 dB
   over the IW swath) shift both channels; VH moves against VV by up to +-1.5 dB
   (cross-polar calibration, depolarisation that differs between crops and canopies).
+
+The redrawn tile is held at the backscatter floor, as teacher_image holds every input.
 """
 
 from __future__ import annotations
@@ -28,7 +30,7 @@ from __future__ import annotations
 import torch
 import torch.nn.functional as F
 
-from floodkd.models.channels import NORMALISATION, TEACHER_CHANNELS
+from floodkd.models.channels import BACKSCATTER_FLOOR_DB, NORMALISATION, TEACHER_CHANNELS
 
 __all__ = ["randomise_radiometry"]
 
@@ -101,6 +103,7 @@ def randomise_radiometry(image: torch.Tensor, label: torch.Tensor,
     db = 10.0 * torch.log10(power.clamp_min(1e-4))
     db = db + _uniform(*CALIBRATION_DB, batch, device).unsqueeze(1)
     db[:, 1] += _uniform(*VH_GAP_DB, batch, device)
+    db = db.clamp_min(BACKSCATTER_FLOOR_DB)  # as teacher_image holds every product's input
     raw = {"vv_db": db[:, 0], "vh_db": db[:, 1], "vv_minus_vh_db": db[:, 0] - db[:, 1]}
     out = torch.stack([(raw[name] - NORMALISATION[name][0]) / NORMALISATION[name][1]
                        for name in TEACHER_CHANNELS], 1)

@@ -12,6 +12,7 @@ import numpy as np
 
 __all__ = [
     "TEACHER_CHANNELS",
+    "BACKSCATTER_FLOOR_DB",
     "STUDENT_CHANNELS",
     "MODALITIES",
     "MODALITY_CHANNELS",
@@ -41,6 +42,14 @@ MODALITY_CHANNELS: dict[str, tuple[str, ...]] = {
     "gauge": GAUGE_CHANNELS,
     "gcm": GCM_CHANNELS,
 }
+
+# Sentinel-1 IW's noise-equivalent sigma0 is -26 to -22 dB (Torres et al. 2012; spec <= -22).
+# A pixel 4 dB or more under the lowest of it has a signal-to-noise ratio under 0.4: its dB
+# value says how the product's noise removal treated it (floored at -40 dB, clipped to zero,
+# left as residue, not removed at all), not what the surface is. The teacher sees every
+# backscatter below this floor as the floor, so it learns "below the noise", which holds
+# in every product, and not one processing chain's numbers.
+BACKSCATTER_FLOOR_DB = -30.0
 
 # channel -> (offset, scale): normalised = (value - offset) / scale. Offsets sit near the
 # typical value and scales span the usual physical range, so inputs are O(1).
@@ -76,11 +85,13 @@ def normalise(name: str, array: np.ndarray) -> np.ndarray:
 
 
 def teacher_image(vv_db: np.ndarray, vh_db: np.ndarray) -> np.ndarray:
-    """The teacher's input (3, H, W) float32: normalised VV, VH and VV-VH (dB), NaN -> 0."""
+    """The teacher's input (3, H, W) float32: normalised VV, VH and VV-VH (dB), each channel
+    held at BACKSCATTER_FLOOR_DB from below, NaN -> 0."""
     vv = np.asarray(vv_db, dtype=np.float32)
     vh = np.asarray(vh_db, dtype=np.float32)
     if vv.shape != vh.shape or vv.ndim != 2:
         raise ValueError(f"vv_db {vv.shape} and vh_db {vh.shape} must be equal (H, W) arrays")
+    vv, vh = np.maximum(vv, BACKSCATTER_FLOOR_DB), np.maximum(vh, BACKSCATTER_FLOOR_DB)  # NaN stays
     raw = {"vv_db": vv, "vh_db": vh, "vv_minus_vh_db": vv - vh}
     stacked = np.stack([normalise(name, raw[name]) for name in TEACHER_CHANNELS])
     return np.nan_to_num(stacked, nan=0.0, posinf=0.0, neginf=0.0)
