@@ -124,6 +124,9 @@ def test_evaluate_writes_required_metrics(tmp_path):
     # labels cover the radar passes everywhere except a sparse grid of unlabelled pixels
     assert 0.9 < saved["label_fraction"] < 1.0
     subsets = json.loads((out / "metrics_by_subset.json").read_text())
+    by_measure = subsets["uncertainty_error_auroc"]
+    assert set(by_measure) == {"std", "entropy", "mutual_information"}
+    assert saved["uncertainty_error_auroc"] == by_measure["entropy"]  # the headline
     assert "teacher" not in subsets["subsets"]["no_radar_dates"]
     land, everywhere = subsets["subsets"]["radar_passes_land"], subsets["subsets"]["radar_passes"]
     assert 0 < land["teacher"]["pixels"] < everywhere["teacher"]["pixels"]  # the sea left out

@@ -64,6 +64,7 @@ from floodkd.evaluate.monotone import level_sweep, monotone_fraction, sweep_leve
 from floodkd.grid import RegionGrid
 from floodkd.models.checkpoint import load_checkpoint
 from floodkd.models.teacher import RadarTeacher
+from floodkd.predict.uncertainty import MOMENT_NAMES, statistics_from_moments, tile_moments
 from floodkd.reference.water import REFERENCE, read_reference_raster
 from floodkd.settings import Settings, settings_from_config
 
@@ -95,6 +96,11 @@ RADAR_ONLY = {"teacher", "sar_otsu"}
 STUDENT_VARIANTS = {"student_distilled": "distilled", "student_no_ewc": "no_ewc",
                     "student_labels_only": "labels_only"}
 TRUTH_PATTERN = re.compile(r"inundation_(\d{8}T\d{6})\.tif$")
+# the distilled ensemble's uncertainty bands, as the maps carry them; each is scored as a
+# detector of wrong pixels. The headline is the predictive (total) entropy: errors gather
+# where P is near the threshold (aleatoric) as well as where members disagree (epistemic).
+UNCERTAINTY_MEASURES = ("std", "entropy", "mutual_information")
+HEADLINE_UNCERTAINTY = "entropy"
 
 
 @dataclass(frozen=True)
@@ -203,13 +209,20 @@ def predict_time(region: RegionData, tile_positions: list[int], t: int, size: tu
             for i, window in enumerate(batch["window"]):
                 stitcher.add(name, window, samples[:, i].mean(0))
                 if name == "student_distilled":
-                    stitcher.add("uncertainty", window, samples[:, i].std(0))
+                    for moment, values in zip(MOMENT_NAMES, tile_moments(samples[:, i]),
+                                              strict=True):
+                        stitcher.add(moment, window, values)
                     stitcher.add("uncalibrated", window,
                                  ensemble.calibrated(logits, 1.0)[:, i].mean(0))
         for i, window in enumerate(batch["window"]):
             if teacher is not None:
                 stitcher.add("teacher", window, teacher_prob[i])
-    return {name: stitcher.mean(name) for name in stitcher.sums}
+    maps = {name: stitcher.mean(name) for name in stitcher.sums if name not in MOMENT_NAMES}
+    if "student_distilled" in ensembles:  # the product's uncertainty bands, as predict blends
+        spread = statistics_from_moments(np.stack([stitcher.mean(m) for m in MOMENT_NAMES]))
+        maps |= {"std": spread.std, "entropy": spread.entropy_nats,
+                 "mutual_information": spread.mutual_information_nats}
+    return maps
 
 
 # ---------------------------------------------------------------- scoring
@@ -361,7 +374,8 @@ def evaluate_region(config: dict[str, Any], region_name: str, teacher_path: str 
             ok = scored_px & np.isfinite(maps["student_distilled"])
             calibration["after"].append(maps["student_distilled"][ok])
             calibration["before"].append(maps["uncalibrated"][ok])
-            calibration["uncertainty"].append(maps["uncertainty"][ok])
+            for measure in UNCERTAINTY_MEASURES:
+                calibration[measure].append(maps[measure][ok])
             calibration["truth"].append(truth[ok])
             log.info("evaluated %s time %s (%s)", subset, times[t], sorted(maps))
 
@@ -389,8 +403,9 @@ def evaluate_region(config: dict[str, Any], region_name: str, teacher_path: str 
             expected_calibration_error(np.concatenate(calibration["before"]), truth_all)),
         "after_calibration": _finite_or_none(expected_calibration_error(after, truth_all)),
     }
-    metrics["uncertainty_error_auroc"] = _finite_or_none(
-        uncertainty_error_auroc(np.concatenate(calibration["uncertainty"]), wrong))
+    auroc = {measure: _finite_or_none(uncertainty_error_auroc(
+        np.concatenate(calibration[measure]), wrong)) for measure in UNCERTAINTY_MEASURES}
+    metrics["uncertainty_error_auroc"] = auroc[HEADLINE_UNCERTAINTY]
     metrics["extreme_event"] = {
         "dates": iso_times(times[extreme]),
         "models": {name: {key: value for key, value in scores(name, extreme).items()
@@ -410,6 +425,7 @@ def evaluate_region(config: dict[str, Any], region_name: str, teacher_path: str 
                                      float(np.nanmax(levels)) if np.isfinite(levels).any()
                                      else float("nan"))},
                "monotone_sweep_m": None if sweep is None else [float(v) for v in sweep],
+               "uncertainty_error_auroc": auroc,
                "temperature": student_doc["temperature"], "settings": asdict(settings),
                # the data of the report's reliability diagram (distilled student)
                "reliability": {
@@ -510,7 +526,10 @@ def metrics_markdown(metrics: dict[str, Any], details: dict[str, Any]) -> str:
     lines += ["", f"- label fraction: {_fmt(metrics['label_fraction'])}",
               f"- ECE before / after calibration (T = {details['temperature']:.3f}): "
               f"{_fmt(ece['before_calibration'])} / {_fmt(ece['after_calibration'])}",
-              f"- uncertainty-error AUROC: {_fmt(metrics['uncertainty_error_auroc'])}",
+              f"- uncertainty-error AUROC, {HEADLINE_UNCERTAINTY}: "
+              f"{_fmt(metrics['uncertainty_error_auroc'])} ("
+              + ", ".join(f"{measure} {_fmt(value)}" for measure, value
+                          in details.get("uncertainty_error_auroc", {}).items()) + ")",
               "- share of pixels whose distilled P(flood) never falls as the water level rises "
               f"(swept over {_sweep_text(details['monotone_sweep_m'])}): "
               f"{_fmt(metrics['monotone_in_water_level'])}", ""]
