@@ -16,7 +16,7 @@ REPO = Path(__file__).parents[1]
 
 # Just enough training to exercise every stage; the shipped config trains for real.
 TINY_TRAINING = {"teacher_epochs": 1, "distill_epochs": 1, "finetune_epochs": 1, "source_epochs": 1,
-                 "ensemble_members": 2, "batch_size": 4}
+                 "ensemble_members": 2, "batch_size": 4, "samples_per_epoch": 32}
 
 
 # a scenario of each kind: the latest pass, a water-level offset and a climate return level
