@@ -31,6 +31,7 @@ import yaml
 from rasterio.warp import transform_bounds
 
 from floodkd.cli import main as floodkd
+from floodkd.distill.data import cube_pass_land_level_db
 from floodkd.evaluate.baselines import otsu_threshold_db
 from floodkd.evaluate.metrics import binary_scores
 
@@ -99,6 +100,8 @@ def run_chip(name: str, s1: Path, label: Path, teacher_dir: Path, work: Path) ->
         "teacher": binary_scores(probability >= THRESHOLD, water, valid),
         "otsu": binary_scores(vv < threshold, water, valid),
         "otsu_threshold_db": threshold,
+        # the pass's land level (VV, VH dB) that the teacher's land-relative channels took
+        "land_level_db": list(cube_pass_land_level_db(cube, cube.sizes["time"] - 1)),
         "water_fraction": float(water[valid].mean()),
         "teacher_water_fraction": float((probability[valid] >= THRESHOLD).mean()),
     }

@@ -6,20 +6,29 @@ import numpy as np
 import pytest
 import torch
 
+from floodkd.distill import data as data_module
 from floodkd.distill.data import (
     LABEL_NODATA,
     CubeTileDataset,
     augment_batch,
     calibration_holdout,
+    cube_pass_land_level_db,
     holdout_mask,
     label_class_counts,
     open_cube,
     open_region,
     padded_size,
+    read_window,
+    sample_tensors,
     select_samples,
 )
 from floodkd.errors import InputError
-from floodkd.models.channels import STUDENT_CHANNELS, normalise
+from floodkd.models.channels import (
+    STUDENT_CHANNELS,
+    TEACHER_CHANNELS,
+    normalise,
+    pass_land_level_db,
+)
 from tests.distill.conftest import OPTICAL, RADAR, SIZE_PX, TILE_PX, TIMES
 
 
@@ -35,7 +44,7 @@ def test_sample_shapes_channels_and_values(synthetic_region):
     dataset, data = _dataset(synthetic_region)
     item = dataset[0]
     tile_pos, t = dataset.samples[0]
-    assert item["teacher_image"].shape == (3, TILE_PX, TILE_PX)
+    assert item["teacher_image"].shape == (len(TEACHER_CHANNELS), TILE_PX, TILE_PX)
     assert item["student_image"].shape == (len(STUDENT_CHANNELS), TILE_PX, TILE_PX)
     assert item["presence"].tolist() == [float(OPTICAL[t]), 1.0, 1.0]
     assert item["gauge_history"].shape == (2, 6)
@@ -51,6 +60,29 @@ def test_sample_shapes_channels_and_values(synthetic_region):
     vv = data.cube["vv_db"].values[t, row:row + TILE_PX, col:col + TILE_PX]
     np.testing.assert_allclose(item["teacher_image"][0].numpy(), normalise("vv_db", vv), rtol=1e-5)
     assert item["radar_present"] == 1.0
+    # the land level is the whole pass's, not the tile's
+    level = pass_land_level_db(data.cube["vv_db"].values[t], data.cube["vh_db"].values[t])
+    np.testing.assert_allclose(item["land_level_db"].numpy(), level, rtol=1e-6)
+    np.testing.assert_allclose(item["teacher_image"][3].numpy(),
+                               normalise("vv_minus_land_db", vv - level[0]), rtol=1e-5, atol=1e-6)
+
+
+def test_a_pass_land_level_of_a_large_region_comes_from_a_regular_subsample(
+        synthetic_region, monkeypatch):
+    cube = open_cube(synthetic_region.cube_path)
+    t = int(np.flatnonzero(RADAR)[0])
+    vv, vh = cube["vv_db"].values[t], cube["vh_db"].values[t]
+    assert cube_pass_land_level_db(cube, t) == pass_land_level_db(vv, vh)
+    monkeypatch.setattr(data_module, "LAND_LEVEL_MAX_PIXELS", SIZE_PX * SIZE_PX // 9)
+    assert cube_pass_land_level_db(cube, t) == pass_land_level_db(vv[::3, ::3], vh[::3, ::3])
+
+
+def test_the_student_paths_get_no_teacher_image_without_the_pass_level(synthetic_region):
+    cube = open_cube(synthetic_region.cube_path)
+    t = int(np.flatnonzero(RADAR)[0])
+    window = read_window(cube, t, 0, 0, TILE_PX, TILE_PX)
+    sample = sample_tensors(window, (TILE_PX, TILE_PX), (0, 0, TILE_PX, TILE_PX), t)
+    assert "teacher_image" not in sample and sample["radar_present"] == 1.0
 
 
 def test_label_255_preserved_and_padding(synthetic_region):

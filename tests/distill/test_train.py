@@ -26,6 +26,7 @@ from floodkd.distill.student_training import distill_region
 from floodkd.distill.teacher_training import train_teacher
 from floodkd.errors import InputError
 from floodkd.evaluate.metrics import binary_scores
+from floodkd.models.channels import TEACHER_CHANNELS
 from floodkd.models.checkpoint import load_checkpoint
 from floodkd.models.teacher import RadarTeacher
 from tests.distill.conftest import SPLITS, TIMES
@@ -82,7 +83,7 @@ def test_train_teacher_writes_loadable_checkpoint(trained_teacher, synthetic_reg
     assert meta["metrics"]["val"]["val_otsu_iou"] > 0.99
     assert (out / "teacher_log.csv").read_text().splitlines()[0].startswith("epoch,")
     assert not (out / "checkpoints").exists()  # resume state removed once finished
-    logits, _ = teacher(torch.zeros(1, 3, 16, 16))
+    logits, _ = teacher(torch.zeros(1, len(TEACHER_CHANNELS), 16, 16))
     assert logits.shape == (1, 2, 16, 16)
 
 

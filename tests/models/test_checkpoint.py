@@ -6,6 +6,7 @@ import pytest
 import torch
 
 from floodkd.errors import InputError
+from floodkd.models.channels import TEACHER_CHANNELS
 from floodkd.models.checkpoint import (
     load_checkpoint,
     save_checkpoint,
@@ -32,7 +33,7 @@ def test_teacher_round_trip(tmp_path):
     loaded, meta = load_checkpoint(RadarTeacher, path)
     assert meta == {"epochs": 3, "regions": ["demo-source"]}
     assert not loaded.training
-    x = torch.randn(1, 3, 48, 48)
+    x = torch.randn(1, len(TEACHER_CHANNELS), 48, 48)
     torch.testing.assert_close(loaded(x)[0], model(x)[0], rtol=0, atol=0)
     assert not list(path.parent.glob(".*.floodkd-*"))  # no temporary files left
 

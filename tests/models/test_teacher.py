@@ -5,8 +5,10 @@ import torch
 from transformers import ViTConfig, ViTModel
 
 from floodkd.errors import InputError
+from floodkd.models.channels import TEACHER_CHANNELS
 from floodkd.models.teacher import RadarTeacher, TeacherConfig, adapt_patch_kernel
 
+C = len(TEACHER_CHANNELS)  # radar input channels
 TINY = TeacherConfig(image_size=32, patch_size=8, hidden_size=32, num_hidden_layers=1,
                      num_attention_heads=2, intermediate_size=64, dropout=0.1)
 
@@ -20,7 +22,7 @@ def test_default_size_is_small():
 def test_logits_match_tile_size(size):
     torch.manual_seed(0)
     model = RadarTeacher(TeacherConfig()).eval()
-    logits, features = model(torch.randn(2, 3, size, size))
+    logits, features = model(torch.randn(2, C, size, size))
     assert logits.shape == (2, 2, size, size)
     assert features.shape == (2, 96, size // 8, size // 8)
     assert torch.isfinite(logits).all()
@@ -28,13 +30,13 @@ def test_logits_match_tile_size(size):
 
 def test_non_multiple_tile_is_rejected():
     with pytest.raises(ValueError, match="multiple of patch size"):
-        RadarTeacher(TINY)(torch.randn(1, 3, 30, 32))
+        RadarTeacher(TINY)(torch.randn(1, C, 30, 32))
 
 
 def test_eval_is_deterministic_and_train_mode_gives_spread():
     torch.manual_seed(0)
     model = RadarTeacher(TINY)
-    x = torch.randn(1, 3, 32, 32)
+    x = torch.randn(1, C, 32, 32)
     model.eval()
     torch.testing.assert_close(model(x)[0], model(x)[0])
     model.train()
@@ -44,7 +46,7 @@ def test_eval_is_deterministic_and_train_mode_gives_spread():
 def test_one_step_lowers_the_loss():
     torch.manual_seed(0)
     model = RadarTeacher(TINY).eval()  # no dropout noise: compare the same function
-    x = torch.randn(4, 3, 32, 32)
+    x = torch.randn(4, C, 32, 32)
     labels = (x[:, 0] > 0).long()
     optimiser = torch.optim.Adam(model.parameters(), lr=1e-3)
     before = torch.nn.functional.cross_entropy(model(x)[0], labels)
@@ -68,9 +70,9 @@ def test_pretrained_directory_is_loaded_and_adapted(tmp_path):
     rgb.save_pretrained(tmp_path)
     model = RadarTeacher(TeacherConfig(), pretrained_dir=tmp_path).eval()
     assert model.config.hidden_size == 32 and model.config.num_hidden_layers == 1
-    expected = adapt_patch_kernel(rgb.embeddings.patch_embeddings.projection.weight, 3)
+    expected = adapt_patch_kernel(rgb.embeddings.patch_embeddings.projection.weight, C)
     torch.testing.assert_close(model.vit.embeddings.patch_embeddings.projection.weight, expected)
-    logits, features = model(torch.randn(1, 3, 64, 64))
+    logits, features = model(torch.randn(1, C, 64, 64))
     assert logits.shape == (1, 2, 64, 64) and features.shape == (1, 32, 8, 8)
 
 

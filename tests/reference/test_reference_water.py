@@ -16,9 +16,11 @@ from torch import nn
 
 from floodkd.cli import main
 from floodkd.config import validate_config
-from floodkd.distill.data import open_cube
+from floodkd.distill.data import cube_pass_land_level_db, open_cube
 from floodkd.errors import InputError
 from floodkd.grid import RegionGrid
+from floodkd.models.channels import NORMALISATION, TEACHER_CHANNELS
+from floodkd.predict.teacher import teacher_window_predictor
 from floodkd.reference.series import teacher_water_counts
 from floodkd.reference.water import (
     NOT_REFERENCE,
@@ -88,6 +90,29 @@ class DarkIsWater(nn.Module):
     def forward(self, image: torch.Tensor) -> tuple[torch.Tensor, None]:
         water = -10.0 * image[:, 0]  # normalised VV: (vv + 15) / 10
         return torch.stack([torch.zeros_like(water), water], 1), None
+
+
+class SeesItsInput(nn.Module):
+    """A stand-in teacher that keeps the last image it was given."""
+
+    config = SimpleNamespace(patch_size=4, image_size=16)
+
+    def forward(self, image: torch.Tensor) -> tuple[torch.Tensor, None]:
+        self.image = image
+        return torch.zeros(image.shape[0], 2, *image.shape[2:]), None
+
+
+def test_a_mapped_window_is_seen_against_its_whole_pass_land_level(toy):
+    cube = open_cube(toy.cube_path, required=("vv_db", "vh_db", "radar_present"))
+    teacher, t = SeesItsInput(), int(np.flatnonzero(cube_helpers.RADAR)[-1])
+    teacher_window_predictor(cube, t, teacher, mc_samples=1)(0, 0, 8, 8)  # a corner of sea
+    assert toy.truth[t][:8, :8].all()
+    level = cube_pass_land_level_db(cube, t)
+    assert level[0] == pytest.approx(-8.0, abs=0.5)  # the toy's land (-8 dB), not its sea
+    offset, scale = NORMALISATION["vv_minus_land_db"]
+    seen = teacher.image[0, TEACHER_CHANNELS.index("vv_minus_land_db")].numpy() * scale + offset
+    vv = cube["vv_db"].isel(time=t).values[:8, :8]
+    np.testing.assert_allclose(seen, vv - level[0], atol=1e-4)
 
 
 def test_teacher_counts_every_radar_pass_of_a_cube(toy):

@@ -26,6 +26,8 @@ from floodkd.models.channels import (
     MODALITIES,
     MODALITY_CHANNELS,
     STUDENT_CHANNELS,
+    TEACHER_CHANNELS,
+    pass_land_level_db,
     presence_vector,
     student_image,
     teacher_image,
@@ -44,6 +46,7 @@ __all__ = [
     "holdout_mask",
     "select_samples",
     "padded_size",
+    "cube_pass_land_level_db",
     "CubeTileDataset",
     "collate",
     "SPATIAL_KEYS",
@@ -56,6 +59,10 @@ RADAR_VARIABLES = ("vv_db", "vh_db")
 # modality of the student's presence vector -> its per-time presence flag in the cube
 PRESENCE_FLAGS = {modality: f"{modality}_present" for modality in MODALITIES}
 TILE_COLUMNS = ("tile_id", "row_off", "col_off", "height", "width", "split")
+# a pass's land level is taken from at most this many pixels (a regular subsample of a
+# larger region): a median of millions of pixels is as good as one of all, and memory stays
+# bounded by this, not by the region
+LAND_LEVEL_MAX_PIXELS = 2**22
 
 
 @dataclass
@@ -235,10 +242,22 @@ def padded_size(tiles: Sequence[pd.DataFrame], multiple: int) -> tuple[int, int]
     return (math.ceil(height / multiple) * multiple, math.ceil(width / multiple) * multiple)
 
 
+def cube_pass_land_level_db(cube: xr.Dataset, t: int) -> tuple[float, float]:
+    """The land level (VV, VH dB; ``pass_land_level_db``) of the cube's radar pass at time
+    index ``t``, from the whole pass over the region (every k-th row and column of a region
+    larger than LAND_LEVEL_MAX_PIXELS). Training, evaluation and mapping all take it here."""
+    rows, cols = int(cube.sizes["y"]), int(cube.sizes["x"])
+    step = max(1, math.ceil(math.sqrt(rows * cols / LAND_LEVEL_MAX_PIXELS)))
+    at_time = cube[list(RADAR_VARIABLES)].isel(time=t, y=slice(None, None, step),
+                                               x=slice(None, None, step))
+    return pass_land_level_db(at_time["vv_db"].values, at_time["vh_db"].values)
+
+
 class CubeTileDataset(Dataset):
     """(tile, time) samples of one region's cube, padded to a common size.
 
-    Each item is a dict of tensors: ``teacher_image`` (3, H, W), ``radar_present`` (),
+    Each item is a dict of tensors: ``teacher_image`` (len(TEACHER_CHANNELS), H, W),
+    ``land_level_db`` (2,) the pass's land level in VV and VH, ``radar_present`` (),
     ``radar_valid`` (H, W) bool (finite VV and VH), ``student_image`` (C, H, W),
     ``presence`` (3,) for the optical, gauge and GCM modalities,
     ``gauge_history`` (G, L) metres with NaN for missing hours, ``label`` (H, W) int64 (0 dry,
@@ -271,10 +290,11 @@ class CubeTileDataset(Dataset):
         self.samples = list(samples)
         self.size = size
         # float32 planes per sample: teacher + student images, label (int64 = 2 planes), masks
-        sample_bytes = (3 + len(STUDENT_CHANNELS) + 4) * size[0] * size[1] * 4
+        sample_bytes = (len(TEACHER_CHANNELS) + len(STUDENT_CHANNELS) + 4) * size[0] * size[1] * 4
         self._cache: dict[int, dict[str, torch.Tensor]] | None = (
             {} if len(self.samples) * sample_bytes <= cache_mb * 2**20 else None)
         self._cube: xr.Dataset | None = None
+        self._land_levels: dict[int, tuple[float, float]] = {}  # time index -> pass level
 
     def __len__(self) -> int:
         return len(self.samples)
@@ -292,13 +312,23 @@ class CubeTileDataset(Dataset):
         state["_cube"] = None  # each DataLoader worker opens its own handle
         return state
 
+    def _land_level(self, t: int) -> tuple[float, float]:
+        """The land level of the pass at ``t``, read once per time (NaN without radar)."""
+        if t not in self._land_levels:
+            radar = ("radar_present" in self.cube and bool(self.cube["radar_present"][t])
+                     and all(name in self.cube for name in RADAR_VARIABLES))
+            self._land_levels[t] = (cube_pass_land_level_db(self.cube, t) if radar
+                                    else (float("nan"), float("nan")))
+        return self._land_levels[t]
+
     def __getitem__(self, index: int) -> dict[str, torch.Tensor]:
         if self._cache is not None and index in self._cache:
             return self._cache[index]
         tile_pos, t = self.samples[index]
         row_off, col_off, height, width = (int(v) for v in self.windows[tile_pos])
         window = read_window(self.cube, t, row_off, col_off, height, width)
-        sample = sample_tensors(window, self.size, (row_off, col_off, height, width), t)
+        sample = sample_tensors(window, self.size, (row_off, col_off, height, width), t,
+                                self._land_level(t))
         if self.label_tiles is not None and tile_pos not in self.label_tiles:
             sample["label"] = torch.full_like(sample["label"], LABEL_NODATA)
         if self.label_pixels is not None:
@@ -329,18 +359,28 @@ def _flag(window: xr.Dataset, name: str) -> bool:
 
 
 def sample_tensors(
-    window: xr.Dataset, size: tuple[int, int], bounds: tuple[int, int, int, int], t: int
+    window: xr.Dataset, size: tuple[int, int], bounds: tuple[int, int, int, int], t: int,
+    land_level_db: tuple[float, float] | None = None,
 ) -> dict[str, torch.Tensor]:
-    """Turn one loaded window into the model inputs (see ``CubeTileDataset``), padded to size."""
+    """Turn one loaded window into the model inputs (see ``CubeTileDataset``), padded to size.
+
+    ``land_level_db`` is the window's pass's ``cube_pass_land_level_db``; without it (the
+    student's paths, which read no radar) the sample has no ``teacher_image`` nor
+    ``land_level_db``, since a window alone cannot give its pass's level."""
     height, width = bounds[2], bounds[3]
+    pad = ((0, size[0] - height), (0, size[1] - width))
     radar = _flag(window, "radar_present") and all(v in window for v in RADAR_VARIABLES)
     if radar:
         vv, vh = window["vv_db"].values, window["vh_db"].values
-        radar_image = teacher_image(vv, vh)
         radar_valid = np.isfinite(vv) & np.isfinite(vh)
     else:
-        radar_image = np.zeros((3, height, width), dtype=np.float32)
         radar_valid = np.zeros((height, width), dtype=bool)
+    teacher_inputs = {}
+    if land_level_db is not None:
+        radar_image = (teacher_image(vv, vh, land_level_db) if radar else
+                       np.zeros((len(TEACHER_CHANNELS), height, width), dtype=np.float32))
+        teacher_inputs = {"teacher_image": torch.from_numpy(_pad(radar_image, pad, 0.0)),
+                          "land_level_db": torch.tensor(land_level_db, dtype=torch.float32)}
     presence = {m: _flag(window, flag) for m, flag in PRESENCE_FLAGS.items()}
     # water_depth_m is derived by student_image; a variable the cube lacks leaves its
     # modality absent (zeroed) rather than failing
@@ -357,9 +397,8 @@ def sample_tensors(
         label = window["label"].values.astype(np.int64)
     else:
         label = np.full((height, width), LABEL_NODATA, dtype=np.int64)
-    pad = ((0, size[0] - height), (0, size[1] - width))
     return {
-        "teacher_image": torch.from_numpy(_pad(radar_image, pad, 0.0)),
+        **teacher_inputs,
         "radar_present": torch.tensor(float(radar)),
         "radar_valid": torch.from_numpy(np.pad(radar_valid, pad)),
         "student_image": torch.from_numpy(_pad(np.asarray(image, dtype=np.float32), pad, 0.0)),

@@ -23,6 +23,10 @@ exact levels. Every range is a physical one (sources in docs/radar-physics.md):
   (cross-polar calibration, depolarisation that differs between crops and canopies).
 
 The redrawn tile is held at the backscatter floor, as teacher_image holds every input.
+Its pass's land level (the reference of the land-relative channels) is redrawn with it, as
+what the redrawing does to land: the incidence, soil-moisture, noise and calibration changes
+move it, wind does not. (How speckle moves a median of dB values, a few tenths of a dB, is
+left out.)
 """
 
 from __future__ import annotations
@@ -59,12 +63,13 @@ def _gamma(looks: torch.Tensor, shape: torch.Size) -> torch.Tensor:
     return torch.distributions.Gamma(looks, looks).sample()
 
 
-def randomise_radiometry(image: torch.Tensor, label: torch.Tensor,
-                         valid: torch.Tensor) -> torch.Tensor:
-    """Redraw a batch of teacher images (B, 3, H, W, normalised) as other products would show
+def randomise_radiometry(image: torch.Tensor, label: torch.Tensor, valid: torch.Tensor,
+                         land_level_db: torch.Tensor) -> torch.Tensor:
+    """Redraw a batch of teacher images (B, C, H, W, normalised) as other products would show
     them. ``label`` (B, H, W: 0 dry, 1 water, 255 unknown) says which changes a pixel gets
     (slope, wind or soil moisture); ``valid`` (B, H, W) marks pixels with backscatter (the
-    rest stay 0). Uses torch's RNG."""
+    rest stay 0); ``land_level_db`` (B, 2) is each tile's pass's land level (VV, VH), which
+    moves as land does. Uses torch's RNG."""
     batch, device = image.shape[0], image.device
     index = {name: i for i, name in enumerate(TEACHER_CHANNELS)}
     (vv_offset, vv_scale), (vh_offset, vh_scale) = NORMALISATION["vv_db"], NORMALISATION["vh_db"]
@@ -83,9 +88,12 @@ def randomise_radiometry(image: torch.Tensor, label: torch.Tensor,
         change.append(torch.where(label == WATER, on_water, torch.where(
             label == NODATA, (on_land + on_water) / 2, on_land)))
     power = 10.0 ** ((db + torch.stack(change, 1)) / 10.0)
+    level = land_level_db.float().view(batch, 2, 1, 1)
+    level_power = 10.0 ** ((level + (land + moisture).unsqueeze(1)) / 10.0)
 
     kept = torch.rand(batch, 1, 1, device=device) < NOISE_KEPT_PROBABILITY
     noise = 10.0 ** (_uniform(*NESZ_DB, batch, device) / 10.0) * kept
+    level_power = level_power + noise.unsqueeze(1)  # the noise's mean; speckle averages out
     looks = torch.full((batch, 1, 1), ENL, device=device)
     power = power + noise.unsqueeze(1) * torch.stack(
         [_gamma(looks, label.shape), _gamma(looks, label.shape)], 1)
@@ -100,11 +108,15 @@ def randomise_radiometry(image: torch.Tensor, label: torch.Tensor,
     pick = choice.view(-1, 1, 1, 1)
     power = torch.where(pick == 1, speckled, torch.where(pick == 2, pooled, power))
 
-    db = 10.0 * torch.log10(power.clamp_min(1e-4))
-    db = db + _uniform(*CALIBRATION_DB, batch, device).unsqueeze(1)
-    db[:, 1] += _uniform(*VH_GAP_DB, batch, device)
-    db = db.clamp_min(BACKSCATTER_FLOOR_DB)  # as teacher_image holds every product's input
-    raw = {"vv_db": db[:, 0], "vh_db": db[:, 1], "vv_minus_vh_db": db[:, 0] - db[:, 1]}
+    calibration = _uniform(*CALIBRATION_DB, batch, device).unsqueeze(1)
+    calibration = calibration + torch.cat([torch.zeros(batch, 1, 1, 1, device=device),
+                                           _uniform(*VH_GAP_DB, batch, device).unsqueeze(1)], 1)
+    db = 10.0 * torch.log10(power.clamp_min(1e-4)) + calibration
+    level = 10.0 * torch.log10(level_power) + calibration
+    # as teacher_image holds every product's input (and pass_land_level_db its pixels)
+    db, level = db.clamp_min(BACKSCATTER_FLOOR_DB), level.clamp_min(BACKSCATTER_FLOOR_DB)
+    raw = {"vv_db": db[:, 0], "vh_db": db[:, 1], "vv_minus_vh_db": db[:, 0] - db[:, 1],
+           "vv_minus_land_db": db[:, 0] - level[:, 0], "vh_minus_land_db": db[:, 1] - level[:, 1]}
     out = torch.stack([(raw[name] - NORMALISATION[name][0]) / NORMALISATION[name][1]
                        for name in TEACHER_CHANNELS], 1)
     return torch.where(valid.unsqueeze(1), out, torch.zeros_like(out)).to(image.dtype)

@@ -133,7 +133,8 @@ def train_teacher(config: dict[str, Any], out_dir: str | Path) -> dict[str, Any]
     def step(batch, _step, _total):
         image = batch["teacher_image"]
         if settings.radiometric_randomisation:  # learn the physics, not the source's levels
-            image = randomise_radiometry(image, batch["label"], batch["radar_valid"])
+            image = randomise_radiometry(image, batch["label"], batch["radar_valid"],
+                                         batch["land_level_db"])
         logits, _ = teacher(image)
         loss = task_loss(logits.float(), batch["label"], class_weights.to(device))
         return loss, {"total": loss.item()}

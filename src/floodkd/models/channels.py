@@ -9,10 +9,12 @@ from __future__ import annotations
 from collections.abc import Mapping
 
 import numpy as np
+from skimage.filters import threshold_otsu
 
 __all__ = [
     "TEACHER_CHANNELS",
     "BACKSCATTER_FLOOR_DB",
+    "pass_land_level_db",
     "STUDENT_CHANNELS",
     "MODALITIES",
     "MODALITY_CHANNELS",
@@ -24,7 +26,11 @@ __all__ = [
     "presence_vector",
 ]
 
-TEACHER_CHANNELS: tuple[str, ...] = ("vv_db", "vh_db", "vv_minus_vh_db")
+# Absolute backscatter, and backscatter against the pass's own land level (see
+# pass_land_level_db): what calibration, incidence angle and soil moisture shift in a whole
+# pass cancels in the second pair, which is how far below its surroundings water lies.
+TEACHER_CHANNELS: tuple[str, ...] = (
+    "vv_db", "vh_db", "vv_minus_vh_db", "vv_minus_land_db", "vh_minus_land_db")
 
 OPTICAL_CHANNELS = ("b02", "b03", "b04", "b08", "b11", "b12", "ndwi", "mndwi", "clear_sky")
 TERRAIN_CHANNELS: tuple[str, ...] = ("elevation_m", "hand_m", "coast_distance_m")
@@ -57,6 +63,8 @@ NORMALISATION: dict[str, tuple[float, float]] = {
     "vv_db": (-15.0, 10.0),  # water ~ -25 dB, land ~ -8 dB
     "vh_db": (-22.0, 10.0),
     "vv_minus_vh_db": (7.0, 5.0),
+    "vv_minus_land_db": (-5.0, 5.0),  # land ~ 0 dB, water ~ -8 to -12 dB
+    "vh_minus_land_db": (-5.0, 5.0),
     "b02": (0.15, 0.15),  # surface reflectance, 0..1
     "b03": (0.15, 0.15),
     "b04": (0.15, 0.15),
@@ -84,15 +92,45 @@ def normalise(name: str, array: np.ndarray) -> np.ndarray:
     return ((np.asarray(array, dtype=np.float32) - offset) / scale).astype(np.float32)
 
 
-def teacher_image(vv_db: np.ndarray, vh_db: np.ndarray) -> np.ndarray:
-    """The teacher's input (3, H, W) float32: normalised VV, VH and VV-VH (dB), each channel
-    held at BACKSCATTER_FLOOR_DB from below, NaN -> 0."""
+def pass_land_level_db(vv_db: np.ndarray, vh_db: np.ndarray) -> tuple[float, float]:
+    """The land level (VV, VH dB) of one radar pass: the median VV and VH of its pixels that
+    are brighter in VV than Otsu's threshold, over pixels with both (held at the floor first,
+    as the teacher sees them). NaN, NaN for a pass without valid pixels.
+
+    Give it the whole pass over the region (or a regular subsample of it), never a tile:
+    a tile can be all water. Why this statistic: water is a specular reflector, 6-12 dB darker
+    in VV than any land around it, so a pass's VV histogram is a dark water mode and a bright
+    land mode; Otsu's split separates them and the bright mode's median is the land level
+    whatever share of the pass is water (a percentile of the whole pass drifts with that share:
+    a pass that is mostly sea has sea as its median). A pass with no water puts the split
+    inside the land and the level about 2 dB above the land's median; a pass whose sea is as
+    bright as its land (strong wind) has no water mode to split off at all.
+    """
+    vv = np.maximum(np.asarray(vv_db, dtype=np.float64), BACKSCATTER_FLOOR_DB)
+    vh = np.maximum(np.asarray(vh_db, dtype=np.float64), BACKSCATTER_FLOOR_DB)
+    if vv.shape != vh.shape:
+        raise ValueError(f"vv_db {vv.shape} and vh_db {vh.shape} must have the same shape")
+    valid = np.isfinite(vv) & np.isfinite(vh)
+    vv, vh = vv[valid], vh[valid]
+    if vv.size == 0:
+        return float("nan"), float("nan")
+    land = vv > threshold_otsu(vv) if np.ptp(vv) > 0 else np.ones(vv.shape, bool)
+    return float(np.median(vv[land])), float(np.median(vh[land]))
+
+
+def teacher_image(vv_db: np.ndarray, vh_db: np.ndarray,
+                  land_level_db: tuple[float, float]) -> np.ndarray:
+    """The teacher's input (len(TEACHER_CHANNELS), H, W) float32: normalised VV, VH, VV-VH and
+    VV, VH minus ``land_level_db`` (the pass's pass_land_level_db), VV and VH held at
+    BACKSCATTER_FLOOR_DB from below; NaN -> 0."""
     vv = np.asarray(vv_db, dtype=np.float32)
     vh = np.asarray(vh_db, dtype=np.float32)
     if vv.shape != vh.shape or vv.ndim != 2:
         raise ValueError(f"vv_db {vv.shape} and vh_db {vh.shape} must be equal (H, W) arrays")
     vv, vh = np.maximum(vv, BACKSCATTER_FLOOR_DB), np.maximum(vh, BACKSCATTER_FLOOR_DB)  # NaN stays
-    raw = {"vv_db": vv, "vh_db": vh, "vv_minus_vh_db": vv - vh}
+    land_vv, land_vh = (np.float32(level) for level in land_level_db)
+    raw = {"vv_db": vv, "vh_db": vh, "vv_minus_vh_db": vv - vh,
+           "vv_minus_land_db": vv - land_vv, "vh_minus_land_db": vh - land_vh}
     stacked = np.stack([normalise(name, raw[name]) for name in TEACHER_CHANNELS])
     return np.nan_to_num(stacked, nan=0.0, posinf=0.0, neginf=0.0)
 

@@ -62,7 +62,8 @@ def adapt_patch_kernel(weight: torch.Tensor, channels: int) -> torch.Tensor:
 
 
 class RadarTeacher(nn.Module):
-    """ViT encoder over (VV, VH, VV-VH) tiles and a conv head that upsamples patch tokens.
+    """ViT encoder over radar tiles (TEACHER_CHANNELS: VV, VH, VV-VH and VV, VH against the
+    pass's land level) and a conv head that upsamples patch tokens.
 
     ``forward`` returns per-pixel two-class logits and the patch-token feature map used
     for feature distillation.
@@ -91,8 +92,8 @@ class RadarTeacher(nn.Module):
         )
 
     def forward(self, x: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
-        """x (B, 3, H, W), H and W multiples of patch_size -> (logits (B, 2, H, W),
-        features (B, hidden, H/p, W/p))."""
+        """x (B, len(TEACHER_CHANNELS), H, W), H and W multiples of patch_size ->
+        (logits (B, 2, H, W), features (B, hidden, H/p, W/p))."""
         batch, channels, height, width = x.shape
         patch = self.config.patch_size
         if channels != len(TEACHER_CHANNELS):

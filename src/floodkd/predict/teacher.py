@@ -86,15 +86,18 @@ def teacher_window_predictor(
 ) -> PredictWindow:
     """predict_window over one radar pass: (S, h, w) MC-dropout samples of P(water), NaN
     where VV or VH is missing, and the inputs_used flags (radar where it was read)."""
+    from floodkd.distill.data import cube_pass_land_level_db
+
     patch = teacher.config.patch_size
     at_time = cube[["vv_db", "vh_db"]].isel(time=time_index)
+    land_level = cube_pass_land_level_db(cube, time_index)  # the whole pass's, as in training
 
     def predict_window(row_off: int, col_off: int, height: int, width: int):
         window = at_time.isel(y=slice(row_off, row_off + height),
                               x=slice(col_off, col_off + width)).load()
         vv, vh = window["vv_db"].values, window["vh_db"].values
         valid = np.isfinite(vv) & np.isfinite(vh)
-        image = teacher_image(vv, vh)
+        image = teacher_image(vv, vh, land_level)
         # up to whole patches by mirroring, not zeros: a zero strip is no radar the model saw
         pad = ((0, 0), (0, -height % patch), (0, -width % patch))
         batch = torch.from_numpy(np.pad(image, pad, mode="symmetric")).unsqueeze(0).repeat(
