@@ -4,6 +4,7 @@ store, the variable (or the grid size) and the fix, and nothing is written (issu
 
 from __future__ import annotations
 
+import json
 import shutil
 
 import yaml
@@ -13,7 +14,11 @@ from tests.reliability.conftest import CUBE, MAPS, STUDENT, TARGET, TILES, chang
 PREDICT = ("predict", "--config", "config.yaml", "--region", TARGET, "--student", STUDENT,
            "--cube", CUBE, "--out", MAPS)
 FIX = "Fix: rerun `floodkd align` for this region, which rewrites the whole cube"
-LAST = 13  # the demo target's cube has 14 times; predict maps the latest
+
+
+def _n_times(work) -> int:
+    """How many times the demo target's cube holds (predict maps the latest)."""
+    return json.loads((work / CUBE / "time" / ".zarray").read_text())["shape"][0]
 
 
 def _refused(work, floodkd_cli, *args) -> str:
@@ -28,7 +33,7 @@ def test_the_aligned_cube_has_every_chunk_checksummed(aligned, floodkd_cli):
     # the premise of the faults below: all-missing chunks are written too, behind a CRC32
     chunks = sorted(p.name for p in (aligned / CUBE / "b04").iterdir()
                     if not p.name.startswith("."))
-    assert chunks == [f"{t}.0.0" for t in sorted(range(LAST + 1), key=str)]
+    assert chunks == [f"{t}.0.0" for t in sorted(range(_n_times(aligned)), key=str)]
     assert '"id": "crc32"' in (aligned / CUBE / "b04" / ".zarray").read_text()
     code, err = floodkd_cli(*PREDICT)
     assert code == 0, err
@@ -37,7 +42,8 @@ def test_the_aligned_cube_has_every_chunk_checksummed(aligned, floodkd_cli):
 def test_a_missing_chunk_is_refused_naming_store_and_variable(aligned, floodkd_cli):
     (aligned / CUBE / "vv_db" / "3.0.0").unlink()
     err = _refused(aligned, floodkd_cli, *PREDICT)
-    assert (f"{CUBE}: variable 'vv_db' lacks 1 of its 14 chunks (e.g. vv_db/3.0.0), which "
+    assert (f"{CUBE}: variable 'vv_db' lacks 1 of its {_n_times(aligned)} chunks (e.g. "
+            "vv_db/3.0.0), which "
             f"would read as missing values. {FIX}") in err
 
 
@@ -48,12 +54,13 @@ def test_a_missing_terrain_chunk_is_refused(aligned, floodkd_cli):
 
 
 def test_a_corrupt_chunk_is_refused_naming_store_variable_and_chunk(aligned, floodkd_cli):
-    chunk = aligned / CUBE / "b04" / f"{LAST}.0.0"
+    last = _n_times(aligned) - 1
+    chunk = aligned / CUBE / "b04" / f"{last}.0.0"
     data = bytearray(chunk.read_bytes())
     data[len(data) // 2] ^= 0xFF  # one flipped byte: it may still decompress, into wrong values
     chunk.write_bytes(bytes(data))
     err = _refused(aligned, floodkd_cli, *PREDICT)
-    assert f"{CUBE}: chunk b04/{LAST}.0.0 of variable 'b04' is corrupt (" in err
+    assert f"{CUBE}: chunk b04/{last}.0.0 of variable 'b04' is corrupt (" in err
     assert FIX in err and "Traceback" not in err
 
 
