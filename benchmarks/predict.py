@@ -7,7 +7,10 @@ whole student ensemble as the maps use it (``ENSEMBLE_MEMBERS`` members x ``MC_S
 MC-dropout draws, the training and predict defaults) through ``StudentEnsemble``. Time is
 split into reading inputs (here: making the window's input arrays, as the cube reader would
 hand them over), model compute and writing outputs (blending, COG, style, STAC, quicklook:
-the rest of the wall time).
+the rest of the wall time). The writer's floor is reading the inputs once plus compressing
+the written maps' full-resolution bands once (the same DEFLATE, predictor, tiling and threads
+as the COGs, no overviews, no quicklooks): ``write_vs_floor`` is what the run spent outside
+model compute over that.
 
     .venv/bin/python benchmarks/predict.py            # writes benchmarks/results/predict.json
 """
@@ -16,6 +19,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import os
 import platform
 import resource
 import subprocess
@@ -91,9 +95,11 @@ def run_one(model_name: str, size_px: int, device: str) -> dict:
                                [], synthetic=True)
     with tempfile.TemporaryDirectory() as out:
         start = time.perf_counter()
-        write_scenario_maps(grid, predict_window, out, provenance, tile_px=TILE_PX,
-                            overlap_px=OVERLAP_PX)
+        maps = write_scenario_maps(grid, predict_window, out, provenance, tile_px=TILE_PX,
+                                   overlap_px=OVERLAP_PX)
         total = time.perf_counter() - start
+        compress_s = compress_once_s([maps.probability, maps.uncertainty, maps.inputs_used],
+                                     Path(out) / "floor")
     megapixels = size_px * size_px / 1e6
     return {
         "model": model_name, "device": device, "size_px": size_px, "megapixels": megapixels,
@@ -102,8 +108,31 @@ def run_one(model_name: str, size_px: int, device: str) -> dict:
         "write_s": total - timings["read_s"] - timings["compute_s"],
         "megapixels_per_s": megapixels / total,
         "compute_megapixels_per_s": megapixels / timings["compute_s"],
+        "compress_once_s": compress_s, "floor_s": timings["read_s"] + compress_s,
+        "write_vs_floor": (total - timings["compute_s"]) / (timings["read_s"] + compress_s),
         "peak_rss_mib": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024,
     }
+
+
+def compress_once_s(cogs: list[Path], out_dir: Path) -> float:
+    """Seconds to compress the COGs' full-resolution bands once (read beforehand, untimed)
+    into tiled, band-interleaved GeoTIFFs with the COGs' own compression and threads."""
+    import rasterio
+
+    from floodkd.predict.cog import COMPRESSION, PREDICTORS
+
+    out_dir.mkdir()
+    seconds = 0.0
+    for cog in cogs:
+        with rasterio.open(cog) as src:
+            values, profile = src.read(), src.profile
+        profile.update(driver="GTiff", tiled=True, interleave="band", compress=COMPRESSION,
+                       predictor=PREDICTORS[str(values.dtype)], num_threads="ALL_CPUS")
+        start = time.perf_counter()
+        with rasterio.open(out_dir / cog.name, "w", **profile) as dst:
+            dst.write(values)
+        seconds += time.perf_counter() - start
+    return seconds
 
 
 def main() -> None:
@@ -120,6 +149,7 @@ def main() -> None:
     import torch
 
     devices = ["cpu"] + (["cuda"] if torch.cuda.is_available() else [])
+    load_before = os.getloadavg()[0]  # other jobs on the machine slow every figure
     runs = []
     for device in devices:
         for model in ("student", "teacher"):
@@ -141,6 +171,8 @@ def main() -> None:
     summary = {
         "created_utc": datetime.now(UTC).isoformat(timespec="seconds"),
         "machine": {"platform": platform.platform(), "torch_threads": torch.get_num_threads(),
+                    "cpus": os.cpu_count(),
+                    "load_average_1min": [load_before, os.getloadavg()[0]],  # before, after
                     "cuda": torch.cuda.get_device_name(0) if torch.cuda.is_available() else None},
         "tile_px": TILE_PX, "overlap_px": OVERLAP_PX, "sizes_px": list(args.sizes),
         # end-to-end MP/s of one student model over the teacher's, largest region, CPU
@@ -158,6 +190,10 @@ def main() -> None:
         # the maps' whole ensemble (members x MC draws) over one student model, largest region
         "ensemble_vs_student_time": largest[("ensemble", "cpu")]["total_s"]
         / largest[("student", "cpu")]["total_s"],
+        "ensemble_vs_teacher_throughput": largest[("ensemble", "cpu")]["megapixels_per_s"]
+        / largest[("teacher", "cpu")]["megapixels_per_s"],
+        # the student's time outside model compute over reading + compressing once
+        "student_write_vs_floor": largest[("student", "cpu")]["write_vs_floor"],
         "device": devices[-1],
         "runs": runs,
     }
@@ -165,6 +201,7 @@ def main() -> None:
     args.out.write_text(json.dumps(summary, indent=2) + "\n")
     print(json.dumps({k: summary[k] for k in ("student_vs_teacher_throughput",
                                               "student_vs_teacher_compute_throughput",
+                                              "student_write_vs_floor",
                                               "memory_growth_ratio")}))
 
 

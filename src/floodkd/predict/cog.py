@@ -1,8 +1,9 @@
 """Stream row bands into Cloud-Optimized GeoTIFFs with per-band overview resampling.
 
-Each band is first written, band of rows by band of rows, into its own tiled GeoTIFF in a
-scratch folder, and gets its internal overviews from GDAL with the resampling that fits it
-(average for continuous values, nearest for bit flags). A VRT then stacks the bands and
+Each band is first written, band of rows by band of rows, into its own tiled, uncompressed
+GeoTIFF in a scratch folder (raw bytes: the final COG's compression is the only one), and
+gets its internal overviews from GDAL with the resampling that fits it (average for
+continuous values, nearest for bit flags). A VRT then stacks the bands and
 carries their names, units, scale/offset, a colour table and the provenance tags, and GDAL's
 GTiff driver copies it, overviews included (``COPY_SRC_OVERVIEWS``), into the final COG. rio-cogeo
 and GDAL's COG driver only know one resampling for all bands, hence the per-band intermediates;
@@ -115,8 +116,10 @@ def cog_band_writer(
         "driver": "GTiff", "width": cols, "height": rows, "count": 1, "dtype": dtype,
         "crs": crs, "transform": transform, "nodata": nodata, "tiled": True,
         "blockxsize": blocksize, "blockysize": blocksize, "BIGTIFF": "IF_SAFER",
-        # scratch only: fast ZSTD level 1; the final COG gets DEFLATE with a predictor
-        "compress": "ZSTD", "zstd_level": 1,
+        # scratch only, uncompressed: the final COG's DEFLATE is then the one compression
+        # of the data (compressing the scratch too, even with ZSTD level 1, cost as much
+        # again and its decompression more); it needs the raw bytes on disk for a while
+        "compress": "NONE",
     }
     with scratch_dir(final_path) as scratch:
         band_paths = {band.name: scratch / f"{band.name}.tif" for band in bands}

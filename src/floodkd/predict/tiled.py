@@ -226,6 +226,9 @@ def predict_row_bands(
             moments *= weight
             moment_sums[:, rows_slice, cols_slice] += moments
             weight_sum[rows_slice, cols_slice] += weight
+            # let go of this tile's samples before the next tile is predicted: S x tile px,
+            # the largest array here (240 samples of a climate tile: 63 MB)
+            del samples, inputs_used, moments, valid
             if on_tile is not None:
                 on_tile(window)
     last = rows - top
