@@ -478,7 +478,7 @@ def _write(out_dir: Path, metrics: dict[str, Any], details: dict[str, Any]) -> N
         from floodkd.report.figures import reliability_diagram  # matplotlib only when needed
 
         reliability_diagram(details["reliability"], out_dir / "reliability.png",
-                            f"{details['region']}: students on the held-out evaluation truth")
+                            f"{details['region']}: distilled student, held-out evaluation truth")
     with atomic_path(out_dir / "metrics.json") as tmp:  # last: the rule's main output
         tmp.write_text(json.dumps(metrics, indent=2) + "\n")
 
