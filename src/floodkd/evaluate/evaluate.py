@@ -371,12 +371,13 @@ def evaluate_region(config: dict[str, Any], region_name: str, teacher_path: str 
                     ok = scored_px & np.isfinite(maps[name])
                     scored[name][t] = Scored(maps[name][ok] > settings.threshold, is_water[ok],
                                              permanent[ok], ~sea[ok])
+            # kept for the whole-set calibration and AUROC scores: float32 and bool, half
+            # the memory of the float64 maps, as these grow with area times dates
             ok = scored_px & np.isfinite(maps["student_distilled"])
-            calibration["after"].append(maps["student_distilled"][ok])
-            calibration["before"].append(maps["uncalibrated"][ok])
-            for measure in UNCERTAINTY_MEASURES:
-                calibration[measure].append(maps[measure][ok])
-            calibration["truth"].append(truth[ok])
+            for key, name in (("after", "student_distilled"), ("before", "uncalibrated"),
+                              *((m, m) for m in UNCERTAINTY_MEASURES)):
+                calibration[key].append(maps[name][ok].astype(np.float32))
+            calibration["truth"].append(is_water[ok])
             log.info("evaluated %s time %s (%s)", subset, times[t], sorted(maps))
 
     with_reference = reference_water is not None
@@ -395,7 +396,7 @@ def evaluate_region(config: dict[str, Any], region_name: str, teacher_path: str 
     extreme = extreme_event_times(levels, evaluated)
     after = np.concatenate(calibration["after"])
     truth_all = np.concatenate(calibration["truth"])
-    wrong = (after > settings.threshold) != (truth_all == 1)
+    wrong = (after > settings.threshold) != truth_all
     metrics: dict[str, Any] = {name: scores(name, evaluated) for name in MODEL_NAMES}
     metrics["label_fraction"] = label_fraction(region)
     metrics["ece"] = {
@@ -430,8 +431,8 @@ def evaluate_region(config: dict[str, Any], region_name: str, teacher_path: str 
                # the data of the report's reliability diagram (distilled student)
                "reliability": {
                    "before_calibration": reliability_bins(np.concatenate(calibration["before"]),
-                                                          truth_all == 1),
-                   "after_calibration": reliability_bins(after, truth_all == 1)}}
+                                                          truth_all),
+                   "after_calibration": reliability_bins(after, truth_all)}}
     _write(out_dir, metrics, details)
     return metrics
 
