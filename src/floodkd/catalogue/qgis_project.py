@@ -18,7 +18,7 @@ from xml.etree import ElementTree as ET
 
 from pyproj import CRS
 
-from floodkd.predict.style import hex_rgb
+from floodkd.predict.style import rgba
 
 __all__ = [
     "Layer", "Group", "project_xml", "fill_style", "marker_style", "categorized_fill_style",
@@ -192,10 +192,6 @@ def _spatial_ref(crs: str) -> list[ET.Element]:
 
 # -- vector styles: QGIS 3 single-symbol and categorised renderers --------------------------
 
-def _rgba(hex_colour: str, alpha: int = 255) -> str:
-    return ",".join(map(str, (*hex_rgb(hex_colour), alpha)))
-
-
 def _symbol(name: str, kind: str, symbol_layer: str, options: dict[str, str]) -> ET.Element:
     symbol = ET.Element("symbol", {"type": kind, "name": name, "alpha": "1",
                                    "clip_to_extent": "1", "force_rhr": "0"})
@@ -212,9 +208,9 @@ def _symbol(name: str, kind: str, symbol_layer: str, options: dict[str, str]) ->
 def _fill(name: str, fill: str | None, outline: str, fill_alpha: int,
           outline_width_mm: float) -> ET.Element:
     return _symbol(name, "fill", "SimpleFill", {
-        "color": _rgba(fill or "#000000", fill_alpha if fill else 0),
+        "color": rgba(fill or "#000000", fill_alpha if fill else 0),
         "style": "solid" if fill else "no",
-        "outline_color": _rgba(outline), "outline_style": "solid",
+        "outline_color": rgba(outline), "outline_style": "solid",
         "outline_width": f"{outline_width_mm:g}", "outline_width_unit": "MM",
         "joinstyle": "bevel",
     })
@@ -260,7 +256,7 @@ def marker_style(colour: str, size_mm: float = 3.0, shape: str = "triangle",
                  labels_field: str | None = None) -> str:
     """A point style: one marker ``shape`` of ``colour``, labelled by ``labels_field``."""
     symbol = _symbol("0", "marker", "SimpleMarker", {
-        "name": shape, "color": _rgba(colour), "outline_color": "35,35,35,255",
+        "name": shape, "color": rgba(colour), "outline_color": "35,35,35,255",
         "outline_style": "solid", "outline_width": "0.3", "outline_width_unit": "MM",
         "size": f"{size_mm:g}", "size_unit": "MM", "angle": "0",
     })

@@ -219,6 +219,7 @@ def _radar_times(spec: RegionSpec, rng: np.random.Generator) -> list[pd.Timestam
             days=int(rng.integers(0, spec.radar_revisit_days)))
         for day in pd.date_range(first, PERIOD_END, freq=f"{spec.radar_revisit_days}D"):
             times.append(day + pd.Timedelta(seconds=seconds + int(rng.integers(0, 40))))
+        return times
     for year, month in spec.radar_months:
         day = pd.Timestamp(year=year, month=month, day=int(rng.integers(1, 29)))
         times.append(day + pd.Timedelta(seconds=seconds + int(rng.integers(0, 40))))

@@ -64,6 +64,7 @@ from floodkd.evaluate.monotone import level_sweep, monotone_fraction, sweep_leve
 from floodkd.grid import RegionGrid
 from floodkd.models.checkpoint import load_checkpoint
 from floodkd.models.teacher import RadarTeacher
+from floodkd.predict.tiled import UNCERTAINTY_BANDS
 from floodkd.predict.uncertainty import MOMENT_NAMES, statistics_from_moments, tile_moments
 from floodkd.reference.water import REFERENCE, read_reference_raster
 from floodkd.settings import Settings, settings_from_config
@@ -99,7 +100,7 @@ TRUTH_PATTERN = re.compile(r"inundation_(\d{8}T\d{6})\.tif$")
 # the distilled ensemble's uncertainty bands, as the maps carry them; each is scored as a
 # detector of wrong pixels. The headline is the predictive (total) entropy: errors gather
 # where P is near the threshold (aleatoric) as well as where members disagree (epistemic).
-UNCERTAINTY_MEASURES = ("std", "entropy", "mutual_information")
+UNCERTAINTY_MEASURES = tuple(band.name for band in UNCERTAINTY_BANDS)
 HEADLINE_UNCERTAINTY = "entropy"
 
 

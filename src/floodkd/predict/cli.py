@@ -25,6 +25,7 @@ from floodkd.outputs import check_outputs
 from floodkd.predict import climate_scenario
 from floodkd.predict.extent import ExtentInputs, ExtentSettings
 from floodkd.predict.tiled import (
+    CONTEXT_CELLS,
     INPUT_FLAGS,
     MapProvenance,
     context_window,
@@ -38,10 +39,6 @@ __all__ = ["add_arguments", "run", "resolve_scenario", "checkpoint_sha256", "inp
 log = logging.getLogger(__name__)
 OBSERVED = "observed"
 MEMBER_GLOB = "member-*.safetensors"  # the distilled ensemble that the maps come from
-# context around each tile, in cells of the student's coarsest grid (2^depth px): 16 px at
-# depth 3, by which the zero padding's effect on P had faded to the tile-to-tile noise of
-# GroupNorm (~0.02) in random students
-CONTEXT_CELLS = 2
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:

@@ -198,8 +198,8 @@ def climate_window_predictor(
     Like ``student_window_predictor``, each tile is read with context around it, mirrored
     beyond the region's edge, so the region's border maps like its inside."""
     from floodkd.distill.data import PRESENCE_FLAGS, collate, read_window, sample_tensors
-    from floodkd.predict.cli import CONTEXT_CELLS, input_flags
-    from floodkd.predict.tiled import INPUT_FLAGS, context_window, mirror_pad
+    from floodkd.predict.cli import input_flags
+    from floodkd.predict.tiled import CONTEXT_CELLS, INPUT_FLAGS, context_window, mirror_pad
 
     shape = (cube.sizes["y"], cube.sizes["x"])
     margin = CONTEXT_CELLS * multiple

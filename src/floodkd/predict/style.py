@@ -49,8 +49,9 @@ def hex_rgb(colour: str) -> tuple[int, int, int]:
         raise ValueError(f"colour {colour!r} is not of the form #rrggbb") from None
 
 
-def _rgba(hex_colour: str) -> str:
-    return ",".join(map(str, (*hex_rgb(hex_colour), 255)))
+def rgba(hex_colour: str, alpha: int = 255) -> str:
+    """"r,g,b,a" of a #rrggbb colour, as QGIS styles write colours."""
+    return ",".join(map(str, (*hex_rgb(hex_colour), alpha)))
 
 
 def pseudocolor_qml(
@@ -81,8 +82,8 @@ def pseudocolor_qml(
     })
     ramp_element = ET.SubElement(shader, "colorramp", {"type": "gradient", "name": "[source]"})
     options = ET.SubElement(ramp_element, "Option", {"type": "Map"})
-    stops = ":".join(f"{fraction};{_rgba(colour)}" for fraction, colour in ramp[1:-1])
-    for name, value in (("color1", _rgba(ramp[0][1])), ("color2", _rgba(ramp[-1][1])),
+    stops = ":".join(f"{fraction};{rgba(colour)}" for fraction, colour in ramp[1:-1])
+    for name, value in (("color1", rgba(ramp[0][1])), ("color2", rgba(ramp[-1][1])),
                         ("discrete", "0"), ("rampType", "gradient"), ("stops", stops)):
         ET.SubElement(options, "Option", {"type": "QString", "name": name, "value": value})
     for fraction, colour in ramp:

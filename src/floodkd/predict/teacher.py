@@ -37,6 +37,7 @@ from floodkd.predict.tiled import (
     MapProvenance,
     PredictWindow,
     count_tiles,
+    mirror_pad,
     write_scenario_maps,
 )
 
@@ -99,8 +100,8 @@ def teacher_window_predictor(
         valid = np.isfinite(vv) & np.isfinite(vh)
         image = teacher_image(vv, vh, land_level)
         # up to whole patches by mirroring, not zeros: a zero strip is no radar the model saw
-        pad = ((0, 0), (0, -height % patch), (0, -width % patch))
-        batch = torch.from_numpy(np.pad(image, pad, mode="symmetric")).unsqueeze(0).repeat(
+        pad = ((0, -height % patch), (0, -width % patch))
+        batch = torch.from_numpy(mirror_pad(image, pad)).unsqueeze(0).repeat(
             mc_samples, 1, 1, 1)
         with mc_dropout(teacher):
             logits, _ = teacher(batch.to(device))

@@ -67,6 +67,7 @@ __all__ = [
     "ContextWindow",
     "context_window",
     "mirror_pad",
+    "CONTEXT_CELLS",
     "RowBand",
     "predict_row_bands",
     "count_tiles",
@@ -114,16 +115,23 @@ def inputs_used_label(value: int) -> str:
 PredictWindow = Callable[[int, int, int, int], tuple[np.ndarray, np.ndarray]]
 
 
+# context read around each tile, in cells of the student's coarsest grid (2^depth px): 16 px
+# at depth 3. The convolutions repeat the edge pixel, yet a pixel's P still depends on its
+# neighbours out to the receptive field; real (or mirrored) context keeps a tile's border
+# from being predicted on made-up surroundings (on smooth random inputs the border step fell
+# from 0.005-0.010 without context to 0.003-0.005 with it)
+CONTEXT_CELLS = 2
+
+
 @dataclass(frozen=True)
 class ContextWindow:
     """What to read around a tile: ``read`` (row_off, col_off, height, width) is the part of
     the grid, ``pad`` ((top, bottom), (left, right)) the pixels to add around it by mirroring
     (beyond the grid's edge, and up to a multiple of the model's stride); the tile starts at
-    row and column ``margin`` of the padded input."""
+    row and column ``margin`` (the one asked of ``context_window``) of the padded input."""
 
     read: tuple[int, int, int, int]
     pad: tuple[tuple[int, int], tuple[int, int]]
-    margin: int
 
 
 def context_window(row_off: int, col_off: int, height: int, width: int,
@@ -142,7 +150,7 @@ def context_window(row_off: int, col_off: int, height: int, width: int,
 
     r0, h, top, bottom = along(row_off, height, shape[0])
     c0, w, left, right = along(col_off, width, shape[1])
-    return ContextWindow((r0, c0, h, w), ((top, bottom), (left, right)), margin)
+    return ContextWindow((r0, c0, h, w), ((top, bottom), (left, right)))
 
 
 def mirror_pad(image: np.ndarray, pad: tuple[tuple[int, int], tuple[int, int]]) -> np.ndarray:
