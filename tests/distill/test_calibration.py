@@ -1,4 +1,4 @@
-"""Temperature scaling and expected calibration error."""
+"""Platt scaling (temperature and water bias) and expected calibration error."""
 
 import math
 
@@ -6,7 +6,15 @@ import numpy as np
 import pytest
 import torch
 
-from floodkd.distill.calibration import expected_calibration_error, fit_temperature
+from floodkd.distill.calibration import (
+    expected_calibration_error,
+    fit_calibration,
+    water_probability,
+)
+
+
+def fit_temperature(logits, labels):
+    return fit_calibration(logits, labels).temperature
 
 
 def _overconfident(n=4000, seed=0):
@@ -75,8 +83,8 @@ def test_ensemble_fit_is_for_the_mean_probability():
     assert joint != pytest.approx(alone, rel=0.05)
 
 
-def test_ensemble_temperature_minimises_nll_of_the_mean_probability():
-    # The maps show the members' mean of softmax(logits / T): the fitted T must minimise the
+def test_ensemble_calibration_minimises_nll_of_the_mean_probability():
+    # The maps show the members' mean of sigmoid(margin / T + b): the fit must minimise the
     # NLL of that mean, not the members' mean log-probability (a geometric mean, which
     # punishes disagreement and picks a different T).
     rng = np.random.default_rng(5)
@@ -86,12 +94,41 @@ def test_ensemble_temperature_minimises_nll_of_the_mean_probability():
     member_b = np.stack([3 * signal, -3 * signal], axis=1) * 0.3 + rng.normal(0, 2, (800, 2))
     logits = torch.as_tensor(np.stack([member_a, member_b]), dtype=torch.float64)
 
-    def nll_of_mean(temperature):
-        mean = torch.softmax(logits / temperature, -1).mean(0)
-        return float(-torch.log(mean[torch.arange(800), torch.as_tensor(labels)]).mean())
+    def nll_of_mean(temperature, bias):
+        mean = water_probability(logits, temperature, bias).mean(0)
+        truth = torch.as_tensor(labels, dtype=torch.float64)
+        return float(-(truth * mean.log() + (1 - truth) * (1 - mean).log()).mean())
 
-    grid = np.exp(np.linspace(np.log(0.1), np.log(20), 400))
-    best = grid[np.argmin([nll_of_mean(t) for t in grid])]
-    fitted = fit_temperature(logits, labels)
-    assert fitted == pytest.approx(best, rel=0.03)
-    assert nll_of_mean(fitted) <= min(nll_of_mean(fitted * 1.1), nll_of_mean(fitted / 1.1))
+    fitted = fit_calibration(logits, labels)
+    t, b = fitted.temperature, fitted.bias
+    best = nll_of_mean(t, b)
+    for other in ((t * 1.1, b), (t / 1.1, b), (t, b + 0.1), (t, b - 0.1)):
+        assert best <= nll_of_mean(*other)
+    # the mean over members is what is fitted: the geometric mean's optimum differs
+    grid = np.exp(np.linspace(np.log(0.1), np.log(20), 200))
+    geometric = [float(-torch.log_softmax(logits / g, -1).mean(0)[
+        torch.arange(800), torch.as_tensor(labels)].mean()) for g in grid]
+    assert grid[int(np.argmin(geometric))] != pytest.approx(t, rel=0.05)
+
+
+def test_bias_moves_a_cautious_model_towards_water():
+    # a model whose margins are right in spread but 1.5 too low (it distilled a cautious
+    # teacher): temperature alone cannot fix it, the bias does
+    generator = torch.Generator().manual_seed(1)
+    true_margin = torch.randn(6000, generator=generator) * 2
+    labels = (torch.rand(6000, generator=generator) < torch.sigmoid(true_margin)).long()
+    logits = torch.stack([torch.zeros(6000), true_margin - 1.5], dim=1)
+    fitted = fit_calibration(logits, labels)
+    assert fitted.bias == pytest.approx(1.5, abs=0.25)
+    assert fitted.temperature == pytest.approx(1.0, abs=0.15)
+    before = expected_calibration_error(water_probability(logits), labels)
+    after = expected_calibration_error(
+        water_probability(logits, fitted.temperature, fitted.bias), labels)
+    assert after < before / 3
+
+
+def test_water_probability_is_the_softmax_without_calibration():
+    logits = torch.randn(3, 5, 2)
+    torch.testing.assert_close(water_probability(logits), torch.softmax(logits, -1)[..., 1])
+    torch.testing.assert_close(water_probability(logits, 2.0, 0.0),
+                               torch.softmax(logits / 2.0, -1)[..., 1])

@@ -215,7 +215,7 @@ def test_calibration_holdout_keeps_one_block_for_training():
     assert not calibration_holdout(labelled[:0, :0], 0.3, block_px=4).any()
 
 
-def test_label_pixels_hide_labels_outside_the_mask(synthetic_region):
+def test_visible_pixels_hide_labels_and_radar_outside_the_mask(synthetic_region):
     data = open_region(synthetic_region.results_dir, synthetic_region.name, ["label"])
     counts = label_class_counts(data.cube, data.tiles).sum(-1)
     samples = select_samples(data.tiles, ["train", "val"], RADAR, counts, "labels")
@@ -223,7 +223,7 @@ def test_label_pixels_hide_labels_outside_the_mask(synthetic_region):
     keep[: data.cube.sizes["y"] // 2] = True  # the northern half keeps its labels
     size = padded_size([data.tiles], 8)
     full = CubeTileDataset(data.cube_path, data.tiles, samples, size)
-    masked = CubeTileDataset(data.cube_path, data.tiles, samples, size, label_pixels=keep)
+    masked = CubeTileDataset(data.cube_path, data.tiles, samples, size, visible_pixels=keep)
     for index in range(len(samples)):
         row, col, height, width = (int(v) for v in full[index]["window"])
         expected = full[index]["label"].clone()
@@ -231,6 +231,14 @@ def test_label_pixels_hide_labels_outside_the_mask(synthetic_region):
                                          ((0, size[0] - height), (0, size[1] - width))))
         expected[~inside] = LABEL_NODATA
         assert torch.equal(masked[index]["label"], expected)
+        # the teacher's targets (radar validity) are hidden there too, and the item says where
+        in_tile = full[index]["valid"]
+        assert torch.equal(masked[index]["radar_valid"], full[index]["radar_valid"] & inside)
+        assert torch.equal(masked[index]["visible"][in_tile], inside[in_tile])
+        assert full[index]["visible"].all()
+    hidden_radar = [(full[i]["radar_valid"] & ~masked[i]["radar_valid"]).any()
+                    for i in range(len(samples))]
+    assert any(hidden_radar)  # the check above saw radar to hide
     masked_counts = label_class_counts(data.cube, data.tiles, keep)
     full_counts = label_class_counts(data.cube, data.tiles)
     assert (masked_counts <= full_counts).all() and masked_counts.sum() < full_counts.sum()

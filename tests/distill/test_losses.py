@@ -67,6 +67,16 @@ def test_feature_alignment_pools_to_teacher_grid():
     assert float(feature_alignment(-same, teacher)) == pytest.approx(2.0, abs=1e-6)
 
 
+def test_feature_alignment_skips_cells_that_see_a_hidden_pixel():
+    teacher = torch.randn(1, 8, 2, 2)
+    student = teacher.repeat_interleave(2, dim=2).repeat_interleave(2, dim=3)
+    student[:, :, 2:, 2:] *= -1  # the south-east cell points the other way
+    visible = torch.ones(1, 4, 4, dtype=torch.bool)
+    assert float(feature_alignment(student, teacher, visible)) == pytest.approx(0.5, abs=1e-6)
+    visible[0, 3, 3] = False  # one hidden pixel drops its whole cell: the rest agree
+    assert float(feature_alignment(student, teacher, visible)) == pytest.approx(0.0, abs=1e-6)
+
+
 def test_task_loss_ignores_unlabelled_pixels():
     logits = _logits(0)
     labels = torch.full((2, 4, 4), 255)

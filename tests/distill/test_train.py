@@ -16,7 +16,7 @@ from torch.utils.data import DataLoader
 from floodkd.config import validate_config
 from floodkd.distill import calibration as calibration_module
 from floodkd.distill import student_training
-from floodkd.distill.calibration import calibrate
+from floodkd.distill.calibration import Calibration, calibrate, water_probability
 from floodkd.distill.data import collate
 from floodkd.distill.inference import StudentEnsemble
 from floodkd.distill.loop import Phase, run_phase
@@ -100,13 +100,13 @@ def test_distill_writes_ensemble_and_never_uses_held_out(trained_teacher, synthe
         return original(cube_path, tiles, samples, size, cache_mb, label_tiles, **kwargs)
 
     monkeypatch.setattr(student_training, "CubeTileDataset", spying_dataset)
-    fits, fit = [], calibration_module.fit_temperature
+    fits, fit = [], calibration_module.fit_calibration
 
     def spying_fit(logits, labels, **kwargs):
         fits.append((logits, labels, fit(logits, labels, **kwargs)))
         return fits[-1][2]
 
-    monkeypatch.setattr(calibration_module, "fit_temperature", spying_fit)
+    monkeypatch.setattr(calibration_module, "fit_calibration", spying_fit)
     out = tmp_path / "student"
     document = distill_region(config, "toy", teacher_dir / "teacher.safetensors", out)
 
@@ -116,26 +116,31 @@ def test_distill_writes_ensemble_and_never_uses_held_out(trained_teacher, synthe
     assert used_times and used_times.isdisjoint({5, 6, 7})
     saved = json.loads((out / "student.json").read_text())
     assert saved["holdout_times"] == expected_held
-    # the saved temperature is the fit on the calibration pixels, and minimises their NLL
+    # the saved calibration is the fit on the calibration pixels, and minimises their NLL
     assert len(fits) == 1
     logits, labels, fitted = fits[0]
-    assert saved["temperature"] == fitted
+    assert (saved["temperature"], saved["water_bias"]) == (fitted.temperature, fitted.bias)
 
-    def nll(t):
-        mean = torch.softmax(torch.as_tensor(logits).double() / t, -1).mean(0)
-        return float(torch.nn.functional.nll_loss(mean.log(), torch.as_tensor(labels).long()))
+    def nll(t, b):
+        mean = water_probability(torch.as_tensor(logits).double(), t, b).mean(0)
+        truth = torch.as_tensor(labels).double()
+        return float(-(truth * mean.log() + (1 - truth) * (1 - mean).log()).mean())
 
-    assert nll(fitted) <= min(nll(fitted * 1.2), nll(fitted / 1.2))
+    t, b = fitted.temperature, fitted.bias
+    assert nll(t, b) <= min(nll(t * 1.2, b), nll(t / 1.2, b), nll(t, b + 0.2), nll(t, b - 0.2))
     calibration = saved["metrics"]["calibration"]
-    assert calibration["holdout"]["labelled_pixels"] > 0 and saved["samples"]["calibration"] > 0
+    assert calibration["holdout"]["hidden_pixels"] > 0 and saved["samples"]["calibration"] > 0
     assert sum(calibration["pixels_per_class"]) == calibration["pixels"] > 0
+    # the teacher's maps of the hidden blocks join the hand labels held out there
+    assert 0 < calibration["hand_labelled_pixels"] < calibration["pixels"]
     for name in ("member-0", "member-1", "no_ewc-0", "no_ewc-1", "labels_only"):
         assert (out / f"{name}.safetensors").is_file() and (out / f"{name}.json").is_file()
     assert (out / "finetune-1_log.csv").is_file()
     assert not (out / "checkpoints").exists()
 
     ensemble = StudentEnsemble.load(out)
-    assert len(ensemble.members) == 2 and ensemble.temperature == saved["temperature"]
+    assert len(ensemble.members) == 2
+    assert ensemble.calibration == Calibration(saved["temperature"], saved["water_bias"])
     batch = collate([_sample(synthetic_region, 0, 0), _sample(synthetic_region, 4, 3)])
     samples = ensemble.predict_probabilities(batch, mc_samples=3)
     assert samples.shape == (6, 2, 16, 16)
@@ -145,7 +150,8 @@ def test_distill_writes_ensemble_and_never_uses_held_out(trained_teacher, synthe
     with torch.no_grad():  # each member's softmax(logits / T), as the maps use them
         logits = torch.stack([m(batch["student_image"], batch["presence"],
                                 batch["gauge_history"])[0] for m in ensemble.members])
-    expected = torch.softmax(logits / saved["temperature"], dim=2)[:, :, 1].numpy()
+    expected = torch.sigmoid((logits[:, :, 1] - logits[:, :, 0]) / saved["temperature"]
+                             + saved["water_bias"]).numpy()
     np.testing.assert_allclose(single, expected, atol=1e-6)
     np.testing.assert_allclose(single, ensemble.predict_probabilities(batch, 0))
 
@@ -274,9 +280,37 @@ def test_calibration_fits_when_both_classes_are_there():
     labels[0, :, :5] = 1  # a quarter water; a margin of -4 is over-confident for the rest
     result = calibrate([_ConstantStudent(-4.0)], [_label_batch(labels)],
                                     torch.device("cpu"))
-    # the fitted softmax(-4 / T) should approach the water share 0.25: T = 4 / ln 3
-    assert result["temperature"] == pytest.approx(4 / np.log(3), rel=0.02)
+    # the fitted sigmoid(-4 / T + b) should approach the water share 0.25
+    fitted = float(water_probability(torch.tensor([0.0, -4.0]), result["temperature"],
+                                     result["bias"]))
+    assert fitted == pytest.approx(0.25, abs=0.01)
     assert result["ece_after"] < result["ece_before"]
+
+
+class _ThresholdTeacher(nn.Module):
+    """Calls water where the first teacher channel is below -15 (dB)."""
+
+    def forward(self, image):
+        water = (image[:, 0] < -15).float() * 8 - 4
+        return torch.stack([torch.zeros_like(water), water], 1), None
+
+
+def test_calibration_takes_the_teachers_map_where_there_is_no_label():
+    labels = torch.full((1, 10, 10), 255, dtype=torch.long)
+    labels[0, 0, :] = 0  # a row of hand-labelled dry land
+    batch = _label_batch(labels)
+    vv = torch.full((1, len(TEACHER_CHANNELS), 10, 10), -8.0)
+    vv[0, 0, 5:] = -20.0  # the southern half is water to the teacher
+    batch.update(teacher_image=vv, radar_present=torch.ones(1),
+                 radar_valid=torch.ones(1, 10, 10, dtype=torch.bool))
+    batch["radar_valid"][0, :, 9] = False  # no radar there: no target at all
+    result = calibrate([_ConstantStudent(-1.0)], [batch], torch.device("cpu"),
+                       _ThresholdTeacher())
+    assert result["hand_labelled_pixels"] == 10
+    assert result["pixels"] == 10 + 9 * 9  # the labelled row, then radar-valid pixels
+    assert result["pixels_per_class"] == [10 + 4 * 9, 5 * 9]
+    without_teacher = calibrate([_ConstantStudent(-1.0)], [batch], torch.device("cpu"))
+    assert without_teacher["pixels"] == 10 and "note" in without_teacher
 
 
 def test_calibration_counts_a_pixel_seen_by_overlapping_tiles_once():

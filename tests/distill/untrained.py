@@ -25,9 +25,10 @@ def write_teacher(path: Path, seed: int = 0) -> Path:
 
 
 def write_student_dir(out: Path, temperature: float, holdout_times: list[str],
-                      members: int = 2, seed: int = 0) -> Path:
+                      members: int = 2, seed: int = 0, water_bias: float = 0.0) -> Path:
     """A ``floodkd distill``-like folder: random members for every variant and student.json
-    with the given calibration ``temperature`` and held-out times (ISO, to the second)."""
+    with the given calibration (``temperature``, ``water_bias``) and held-out times (ISO, to
+    the second)."""
     out.mkdir(parents=True, exist_ok=True)
     files: dict[str, list[str]] = {"distilled": [], "no_ewc": [], "labels_only": []}
     for k in range(members):
@@ -38,6 +39,7 @@ def write_student_dir(out: Path, temperature: float, holdout_times: list[str],
             files[variant].append(f"{name}.safetensors")
     save_checkpoint(model, out / "labels_only.safetensors", {"variant": "labels_only"})
     files["labels_only"].append("labels_only.safetensors")
-    document = {"files": files, "temperature": temperature, "holdout_times": holdout_times}
+    document = {"files": files, "temperature": temperature, "water_bias": water_bias,
+                "holdout_times": holdout_times}
     (out / "student.json").write_text(json.dumps(document))
     return out

@@ -1,4 +1,5 @@
-"""The probability map is the members' mean of softmax(logits / T), T the fitted temperature:
+"""The probability map is the members' mean of sigmoid(margin / T + b), T and b the fitted
+calibration (margin: water logit minus dry logit):
 student ensemble (distill/inference.py) -> predict window -> tiled engine -> COG."""
 
 from __future__ import annotations
@@ -17,11 +18,13 @@ from tests.distill import conftest as cube_helpers
 from tests.distill.untrained import write_student_dir
 
 TEMPERATURE = 0.4  # sharpens: far from 1, so a map at T = 1 differs visibly
+WATER_BIAS = 0.7  # and moves towards water
 
 
-def test_probability_map_is_mean_of_softmax_over_temperature(tmp_path, provenance):
+def test_probability_map_is_the_calibrated_members_mean(tmp_path, provenance):
     region = cube_helpers.write_region(tmp_path / "results", "toy", seed=4)
-    student_dir = write_student_dir(tmp_path / "student", TEMPERATURE, [])
+    student_dir = write_student_dir(tmp_path / "student", TEMPERATURE, [],
+                                    water_bias=WATER_BIAS)
     ensemble = StudentEnsemble.load(student_dir, device="cpu")
     cube = open_cube(region.cube_path)
     grid = RegionGrid.from_dataset(cube)
@@ -43,13 +46,14 @@ def test_probability_map_is_mean_of_softmax_over_temperature(tmp_path, provenanc
                                      batch["gauge_history"].float())[0]
                               for member in ensemble.members])  # (members, 1, 2, H, W)
     logits = logits[..., margin:margin + size, margin:margin + size]
-    expected = torch.softmax(logits / TEMPERATURE, dim=2)[:, 0, 1].mean(0).numpy()
+    margin = logits[:, 0, 1] - logits[:, 0, 0]
+    expected = torch.sigmoid(margin / TEMPERATURE + WATER_BIAS).mean(0).numpy()
     at_one = torch.softmax(logits, dim=2)[:, 0, 1].mean(0).numpy()
     with rasterio.open(written.probability) as src:
         probability = src.read(1, masked=True)
     assert not probability.mask.any()  # the toy region has terrain everywhere
     np.testing.assert_allclose(probability, expected, atol=1e-5)
-    assert np.abs(expected - at_one).max() > 0.02  # the temperature matters for this check
+    assert np.abs(expected - at_one).max() > 0.02  # the calibration matters for this check
 
 
 def test_a_uniform_region_maps_uniformly_up_to_its_border(tmp_path, provenance):

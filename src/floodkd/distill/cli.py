@@ -32,5 +32,6 @@ def run(args: argparse.Namespace) -> None:
     teacher = teacher_weights(args.teacher)
     check_outputs(config, args.config, folders=[args.out], inputs=[teacher], cubes=True)
     document = distill_region(config, args.region, teacher, args.out)
-    log.info("student ensemble written to %s (temperature %.3f, %d held-out times)",
-             args.out, document["temperature"], len(document["holdout_times"]))
+    log.info("student ensemble written to %s (temperature %.3f, water bias %.3f, %d held-out "
+             "times)", args.out, document["temperature"], document["water_bias"],
+             len(document["holdout_times"]))

@@ -265,8 +265,10 @@ class CubeTileDataset(Dataset):
     ``window`` (row_off, col_off, height, width) and ``time_index``.
     ``label_tiles`` (tile positions) hides the labels of every other tile (all 255), so a
     tile can give radar soft targets without its labels reaching the task loss.
-    ``label_pixels`` (y, x) bool on the region grid keeps only the labels where it is True
-    (the calibration hold-out is hidden from training this way, and kept alone to fit on).
+    ``visible_pixels`` (y, x) bool on the region grid keeps the labels and the radar's
+    validity (so the teacher's targets) only where it is True, and each item's ``visible``
+    (H, W) says where: the calibration hold-out is hidden from training this way, and kept
+    alone to fit on. Without it every pixel is visible.
     The store is opened on first use in each worker, never pickled with the dataset.
     When all samples fit in ``cache_mb`` they are kept after their first read, so later
     epochs of a small region cost no I/O; a large region is always read lazily.
@@ -280,12 +282,13 @@ class CubeTileDataset(Dataset):
         size: tuple[int, int],
         cache_mb: float = 0.0,
         label_tiles: Sequence[int] | None = None,
-        label_pixels: np.ndarray | None = None,
+        visible_pixels: np.ndarray | None = None,
     ):
         self.cube_path = Path(cube_path)
         # tile positions whose labels the model may see; None: all (others read as 255)
         self.label_tiles = None if label_tiles is None else {int(p) for p in label_tiles}
-        self.label_pixels = None if label_pixels is None else np.asarray(label_pixels, bool)
+        self.visible_pixels = (None if visible_pixels is None
+                               else np.asarray(visible_pixels, bool))
         self.windows = tiles[["row_off", "col_off", "height", "width"]].to_numpy(dtype=np.int64)
         self.samples = list(samples)
         self.size = size
@@ -331,11 +334,13 @@ class CubeTileDataset(Dataset):
                                 self._land_level(t))
         if self.label_tiles is not None and tile_pos not in self.label_tiles:
             sample["label"] = torch.full_like(sample["label"], LABEL_NODATA)
-        if self.label_pixels is not None:
-            keep = np.zeros(sample["label"].shape, dtype=bool)
-            keep[:height, :width] = self.label_pixels[row_off:row_off + height,
-                                                      col_off:col_off + width]
-            sample["label"] = torch.where(torch.from_numpy(keep), sample["label"], LABEL_NODATA)
+        visible = torch.ones_like(sample["valid"])
+        if self.visible_pixels is not None:
+            visible[:height, :width] = torch.from_numpy(
+                self.visible_pixels[row_off:row_off + height, col_off:col_off + width])
+            sample["label"] = torch.where(visible, sample["label"], LABEL_NODATA)
+            sample["radar_valid"] = sample["radar_valid"] & visible
+        sample["visible"] = visible
         if self._cache is not None:
             self._cache[index] = sample
         return sample

@@ -16,7 +16,7 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from floodkd.distill.calibration import ensemble_logits
+from floodkd.distill.calibration import Calibration, ensemble_logits, water_probability
 from floodkd.distill.loop import autocast, pick_device
 from floodkd.distill.student_training import STUDENT_FILE
 from floodkd.errors import InputError
@@ -33,17 +33,17 @@ INPUT_KEYS = ("student_image", "presence", "gauge_history")
 
 @dataclass
 class StudentEnsemble:
-    """Ensemble members, the calibration temperature and the device they run on."""
+    """Ensemble members, their calibration and the device they run on."""
 
     members: list[FloodStudent]
-    temperature: float
+    calibration: Calibration
     device: torch.device
 
     @classmethod
     def load(cls, student_dir: str | Path, variant: str = "distilled",
              device: str | torch.device | None = None) -> StudentEnsemble:
         """Load a ``floodkd distill`` output folder. Only the ``distilled`` variant is
-        calibrated; the others use temperature 1 (as they were trained)."""
+        calibrated; the others keep their raw softmax (as they were trained)."""
         student_dir = Path(student_dir)
         if variant not in VARIANTS:
             raise ValueError(f"variant must be one of {VARIANTS}, got {variant!r}")
@@ -54,7 +54,9 @@ class StudentEnsemble:
         try:
             document = json.loads(document_path.read_text())
             files = document["files"][variant]
-            temperature = float(document["temperature"]) if variant == "distilled" else 1.0
+            calibration = (Calibration(float(document["temperature"]),
+                                       float(document.get("water_bias", 0.0)))
+                           if variant == "distilled" else Calibration())
         except (json.JSONDecodeError, KeyError, TypeError, ValueError) as error:
             raise InputError(document_path, f"not a floodkd student description ({error})",
                              "rerun `floodkd distill` for this region") from error
@@ -64,7 +66,7 @@ class StudentEnsemble:
         device = pick_device() if device is None else torch.device(device)
         members = [load_checkpoint(FloodStudent, student_dir / name)[0].to(device)
                    for name in files]
-        return cls(members, temperature, device)
+        return cls(members, calibration, device)
 
     def sample_logits(self, batch: Mapping[str, torch.Tensor | np.ndarray],
                       mc_samples: int = 0) -> torch.Tensor:
@@ -81,11 +83,13 @@ class StudentEnsemble:
                       for _ in range(draws)]
         return torch.cat(logits).float()
 
-    def calibrated(self, logits: torch.Tensor, temperature: float | None = None) -> np.ndarray:
-        """P(flood) (S, B, H, W) float32 of logits (S, B, 2, H, W) at the calibration
-        temperature (or ``temperature``, e.g. 1 for the uncalibrated probabilities)."""
-        temperature = self.temperature if temperature is None else temperature
-        return torch.softmax(logits / temperature, dim=2)[:, :, 1].cpu().numpy()
+    def calibrated(self, logits: torch.Tensor,
+                   calibration: Calibration | None = None) -> np.ndarray:
+        """P(flood) (S, B, H, W) float32 of logits (S, B, 2, H, W) under the ensemble's
+        calibration (or ``calibration``, e.g. ``Calibration()`` for the raw softmax)."""
+        calibration = self.calibration if calibration is None else calibration
+        return water_probability(logits, calibration.temperature, calibration.bias,
+                                 dim=2).cpu().numpy()
 
     def predict_probabilities(self, batch: Mapping[str, torch.Tensor | np.ndarray],
                               mc_samples: int = 0) -> np.ndarray:

@@ -61,10 +61,13 @@ def kd_kl(
     return _masked_mean(per_pixel, mask) * temperature**2
 
 
-def feature_alignment(projected: torch.Tensor, teacher_features: torch.Tensor) -> torch.Tensor:
+def feature_alignment(projected: torch.Tensor, teacher_features: torch.Tensor,
+                      pixel_mask: torch.Tensor | None = None) -> torch.Tensor:
     """1 - cosine similarity between projected student and teacher features, mean over cells.
 
     ``projected`` (B, D, h, w) is average-pooled onto the teacher's (B, D, h', w') grid first.
+    ``pixel_mask`` (B, H, W) bool keeps only the cells all of whose pixels it holds (a cell
+    that sees a hidden pixel would pass the teacher's view of it on).
     """
     if projected.shape[:2] != teacher_features.shape[:2]:
         raise ValueError(f"projected {tuple(projected.shape)} and teacher "
@@ -72,7 +75,11 @@ def feature_alignment(projected: torch.Tensor, teacher_features: torch.Tensor) -
     if projected.shape[-2:] != teacher_features.shape[-2:]:
         projected = F.adaptive_avg_pool2d(projected, teacher_features.shape[-2:])
     cosine = F.cosine_similarity(projected, teacher_features.detach(), dim=1, eps=1e-6)
-    return (1.0 - cosine).mean()
+    cells = None
+    if pixel_mask is not None:
+        share = F.adaptive_avg_pool2d(pixel_mask[:, None].float(), teacher_features.shape[-2:])
+        cells = share[:, 0] > 1 - 1e-6
+    return _masked_mean(1.0 - cosine, cells)
 
 
 def task_loss(
@@ -103,14 +110,18 @@ def distillation_loss(
     weights: DistillWeights = DistillWeights(),
     class_weights: torch.Tensor | None = None,
     kd_mask: torch.Tensor | None = None,
+    feature_mask: torch.Tensor | None = None,
 ) -> tuple[torch.Tensor, dict[str, float]]:
     """weights.kd * KL + weights.feature * (1 - cos) + weights.task * CE(labelled).
+
+    ``kd_mask`` and ``feature_mask`` (B, H, W) limit the KL and the feature cells to pixels
+    (see ``kd_kl`` and ``feature_alignment``).
 
     Returns the total (with gradient) and the detached parts by name (``kd``, ``feature``,
     ``task``, ``total``) for logging.
     """
     kd = kd_kl(student_logits, teacher_logits, temperature, kd_mask)
-    feature = feature_alignment(projected_features, teacher_features)
+    feature = feature_alignment(projected_features, teacher_features, feature_mask)
     task = task_loss(student_logits, labels, class_weights)
     total = weights.kd * kd + weights.feature * feature + weights.task * task
     parts = {name: float(value.detach()) for name, value in

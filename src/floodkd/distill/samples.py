@@ -21,7 +21,8 @@ from floodkd.distill.data import (
 )
 from floodkd.distill.loop import class_weights_from_counts, sample_counts
 
-__all__ = ["teacher_samples", "TargetSamples", "target_samples", "source_samples",
+__all__ = ["teacher_samples", "TargetSamples", "target_samples", "tile_area",
+           "calibration_pairs", "source_samples",
            "held_out_start"]
 
 
@@ -57,11 +58,12 @@ class TargetSamples:
     class_weights: torch.Tensor
     distill_label_tiles: list[int] | None = None  # tiles whose labels distillation may use
     calibration: list[tuple[int, int]] | None = None  # pairs holding calibration pixels
-    calibration_pixels: np.ndarray | None = None  # (y, x) bool: labels kept to calibrate on
+    calibration_pixels: np.ndarray | None = None  # (y, x) bool: hidden to calibrate on
 
 
 def target_samples(region: RegionData, held_out: np.ndarray, calibration_fraction: float = 0.0,
-                   block_px: int = 16, seed: int = 0) -> TargetSamples:
+                   block_px: int = 16, seed: int = 0, calibration_area_fraction: float = 0.0,
+                   max_calibration_pairs: int = 0) -> TargetSamples:
     """Distillation pairs (radar passes of train and val tiles) and labelled pairs (any time;
     train tiles to learn from, val tiles to validate on), plus the calibration pairs.
 
@@ -71,14 +73,22 @@ def target_samples(region: RegionData, held_out: np.ndarray, calibration_fractio
     hidden from training (``distill_label_tiles``); test tiles are never used.
 
     Calibration: ``calibration_fraction`` of the labelled pixels of the train and val tiles
-    at usable times, in spatial blocks (``calibration_holdout``), is hidden from every
-    training and validation set and kept to fit the temperature on; a validation split
-    alone can hold one class only (on the demo target its labels are all held-out times).
+    at usable times, and ``calibration_area_fraction`` of their unlabelled area, each in
+    spatial blocks (``calibration_holdout``), are hidden from every training and validation
+    set (labels and the teacher's targets alike) and kept to calibrate on: the labels where
+    there are any, else the teacher's map of each usable radar pass. Labels of one past flood
+    alone are a few hundred pixels of one day; the teacher's maps add every water level the
+    record's passes saw. ``max_calibration_pairs`` (0: all) caps the calibration pairs by a
+    seeded random choice, so its cost does not grow with the record.
     """
     usable = ~held_out
     pool = region.tiles[region.tiles["split"].isin(["train", "val"])]
-    calibration_pixels = calibration_holdout(
-        labelled_pixels(region.cube, pool, usable), calibration_fraction, block_px, seed)
+    labelled_area = labelled_pixels(region.cube, pool, usable)
+    pool_area = tile_area(pool, labelled_area.shape)
+    calibration_pixels = (
+        calibration_holdout(labelled_area, calibration_fraction, block_px, seed)
+        | calibration_holdout(pool_area & ~labelled_area, calibration_area_fraction, block_px,
+                              seed + 1))
     counts = label_class_counts(region.cube, region.tiles, ~calibration_pixels)
     calibration_counts = label_class_counts(region.cube, region.tiles, calibration_pixels)
     labelled = counts.sum(-1)
@@ -92,10 +102,37 @@ def target_samples(region: RegionData, held_out: np.ndarray, calibration_fractio
         class_weights=class_weights_from_counts(sample_counts(counts, labelled_train)),
         distill_label_tiles=[int(p) for p in
                              np.flatnonzero(region.tiles["split"].to_numpy() == "train")],
-        calibration=select_samples(region.tiles, ["train", "val"], usable,
-                                   calibration_counts.sum(-1), "labels"),
+        calibration=calibration_pairs(region.tiles, calibration_pixels, radar,
+                                      usable, calibration_counts.sum(-1),
+                                      max_calibration_pairs, seed),
         calibration_pixels=calibration_pixels,
     )
+
+
+def tile_area(tiles, shape: tuple[int, int]) -> np.ndarray:
+    """(y, x) bool on the region grid: the pixels inside one of ``tiles``."""
+    area = np.zeros(shape, dtype=bool)
+    for tile in tiles.itertuples():
+        area[tile.row_off:tile.row_off + tile.height, tile.col_off:tile.col_off + tile.width] = 1
+    return area
+
+
+def calibration_pairs(tiles, calibration_pixels: np.ndarray, radar: np.ndarray,
+                      usable: np.ndarray, calibration_labels: np.ndarray, limit: int = 0,
+                      seed: int = 0) -> list[tuple[int, int]]:
+    """(tile, time) pairs of the train and val tiles holding calibration pixels: every pair
+    with calibration labels, and the usable radar passes (the teacher's map), of which a
+    seeded random choice when there are more than ``limit`` (0: no limit) pairs in all."""
+    labelled = select_samples(tiles, ["train", "val"], usable, calibration_labels, "labels")
+    held_tiles = {p for p, tile in enumerate(tiles.itertuples()) if calibration_pixels[
+        tile.row_off:tile.row_off + tile.height, tile.col_off:tile.col_off + tile.width].any()}
+    passes = sorted({pair for pair in select_samples(tiles, ["train", "val"], radar & usable)
+                     if pair[0] in held_tiles} - set(labelled))
+    room = max(limit - len(labelled), 0)
+    if limit > 0 and room < len(passes):
+        chosen = np.random.default_rng(seed).choice(len(passes), room, replace=False)
+        passes = [passes[i] for i in chosen]
+    return sorted(set(labelled) | set(passes))
 
 
 def source_samples(tiles, radar: np.ndarray, times: np.ndarray,

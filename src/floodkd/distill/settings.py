@@ -39,6 +39,9 @@ class TrainingConfig(Settings):
     holdout_fraction: float = 0.25  # last share of the target's radar passes kept for evaluation
     calibration_fraction: float = 0.3  # share of the target's usable labels kept to calibrate
     calibration_block_px: int = 16  # side of the spatial blocks that share is drawn in
+    # share of the train/val tiles' unlabelled area hidden from all training, in blocks too,
+    # where the teacher's map of every usable pass joins the labels to calibrate on
+    calibration_area_fraction: float = 0.1
     fisher_batches: int = 16
     seed: int = 0
     num_workers: int = 0

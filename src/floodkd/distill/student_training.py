@@ -5,7 +5,7 @@ each ensemble member (``train_member``): distillation from the teacher on the so
 regions' radar passes (train/val tiles, before the target's held-out period: storms the
 target's own passes lack), then on the target's passes (the source passes replayed), then
 EWC fine-tuning on local labels. Then the labels-only reference (``train_labels_only``)
-and temperature calibration on the calibration hold-out (``calibration.calibrate``).
+and Platt calibration on the calibration hold-out (``calibration.calibrate``).
 
 Every phase resumes from its saved state (``loop.run_phase``); the state folder is removed
 once the stage has written its outputs.
@@ -136,6 +136,7 @@ def _student_forward(student: FloodStudent, batch: dict[str, torch.Tensor]):
 
 
 def _kd_mask(batch: dict[str, torch.Tensor]) -> torch.Tensor:
+    """Where the teacher's view may teach: valid radar (hidden pixels have none)."""
     return batch["valid"] & batch["radar_valid"] & (batch["radar_present"][:, None, None] > 0)
 
 
@@ -160,7 +161,7 @@ class StudentLosses:
         weights = self.class_weights if label_weights is None else label_weights
         return distillation_loss(logits.float(), t_logits, projection(features).float(),
                                  t_features, batch["label"], temperature, self.weights,
-                                 weights, _kd_mask(batch))
+                                 weights, _kd_mask(batch), batch.get("visible"))
 
     def labels(self, student: FloodStudent, batch) -> torch.Tensor:
         logits, _ = _student_forward(student, batch)
@@ -217,10 +218,10 @@ def _target_loaders(region: RegionData, samples: TargetSamples, sources: SourceD
     """The loaders of every phase. Calibration pixels are hidden from all but ``calibration``."""
     training_pixels = ~samples.calibration_pixels
 
-    def loader(pairs, shuffle, label_tiles=None, label_pixels=training_pixels):
+    def loader(pairs, shuffle, label_tiles=None, visible_pixels=training_pixels):
         dataset = CubeTileDataset(region.cube_path, region.tiles, pairs, size,
                                   settings.sample_cache_mb, label_tiles,
-                                  label_pixels=label_pixels)
+                                  visible_pixels=visible_pixels)
         return make_loader(dataset, settings, shuffle)
 
     loaders = {
@@ -230,7 +231,7 @@ def _target_loaders(region: RegionData, samples: TargetSamples, sources: SourceD
         "labelled_val": loader(samples.labelled_val, False),
         "fisher": loader(samples.distill_train, False),
         "calibration": loader(samples.calibration, False,
-                              label_pixels=samples.calibration_pixels),
+                              visible_pixels=samples.calibration_pixels),
     }
     if sources is not None:
         loaders["source"] = make_loader(sources.dataset, settings, shuffle=True)
@@ -338,7 +339,8 @@ def distill_region(config: dict[str, Any], region_name: str, teacher_path: str |
     window_days = float(config.get("align", {}).get("time_window_days", 3))
     held_out = holdout_mask(times, radar, settings.holdout_fraction, window_days)
     samples = target_samples(region, held_out, settings.calibration_fraction,
-                             settings.calibration_block_px, settings.seed)
+                             settings.calibration_block_px, settings.seed,
+                             settings.calibration_area_fraction, settings.samples_per_epoch)
     if not samples.distill_train:
         raise InputError(region.cube_path, "no radar pass on the train tiles outside the "
                          "held-out times", "lower training.holdout_fraction or add radar passes")
@@ -373,10 +375,11 @@ def distill_region(config: dict[str, Any], region_name: str, teacher_path: str |
         history.update(member_history)
     _, history["labels_only"] = train_labels_only(run)
 
-    calibration = calibrate(members, run.loaders["calibration"], device)
+    calibration = calibrate(members, run.loaders["calibration"], device, teacher)
     calibration["holdout"] = {"fraction": settings.calibration_fraction,
+                              "area_fraction": settings.calibration_area_fraction,
                               "block_px": settings.calibration_block_px,
-                              "labelled_pixels": int(samples.calibration_pixels.sum()),
+                              "hidden_pixels": int(samples.calibration_pixels.sum()),
                               "samples": len(samples.calibration)}
     k_range = range(settings.ensemble_members)
     document = {
@@ -388,6 +391,7 @@ def distill_region(config: dict[str, Any], region_name: str, teacher_path: str |
                   "no_ewc": [f"no_ewc-{k}.safetensors" for k in k_range],
                   "labels_only": ["labels_only.safetensors"]},
         "temperature": calibration["temperature"],
+        "water_bias": calibration["bias"],
         "holdout_times": iso_times(times[held_out]),
         "training_times": iso_times(times[~held_out]),
         "tile_size_px": list(size),

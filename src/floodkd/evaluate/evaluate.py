@@ -39,7 +39,7 @@ from torch.utils.data import DataLoader
 from floodkd.align.terrain import sea_mask
 from floodkd.atomic import atomic_path
 from floodkd.config import region_config
-from floodkd.distill.calibration import expected_calibration_error
+from floodkd.distill.calibration import Calibration, expected_calibration_error
 from floodkd.distill.data import (
     LABEL_NODATA,
     TERRAIN_VARIABLES,
@@ -214,7 +214,7 @@ def predict_time(region: RegionData, tile_positions: list[int], t: int, size: tu
                                               strict=True):
                         stitcher.add(moment, window, values)
                     stitcher.add("uncalibrated", window,
-                                 ensemble.calibrated(logits, 1.0)[:, i].mean(0))
+                                 ensemble.calibrated(logits, Calibration())[:, i].mean(0))
         for i, window in enumerate(batch["window"]):
             if teacher is not None:
                 stitcher.add("teacher", window, teacher_prob[i])
@@ -428,7 +428,8 @@ def evaluate_region(config: dict[str, Any], region_name: str, teacher_path: str 
                                      else float("nan"))},
                "monotone_sweep_m": None if sweep is None else [float(v) for v in sweep],
                "uncertainty_error_auroc": auroc,
-               "temperature": student_doc["temperature"], "settings": asdict(settings),
+               "temperature": student_doc["temperature"],
+               "water_bias": student_doc.get("water_bias", 0.0), "settings": asdict(settings),
                # the data of the report's reliability diagram (distilled student)
                "reliability": {
                    "before_calibration": reliability_bins(np.concatenate(calibration["before"]),
@@ -526,7 +527,8 @@ def metrics_markdown(metrics: dict[str, Any], details: dict[str, Any]) -> str:
               for name, row in extreme["models"].items()]
     ece = metrics["ece"]
     lines += ["", f"- label fraction: {_fmt(metrics['label_fraction'])}",
-              f"- ECE before / after calibration (T = {details['temperature']:.3f}): "
+              f"- ECE before / after calibration (T = {details['temperature']:.3f}, "
+              f"b = {details['water_bias']:.3f}): "
               f"{_fmt(ece['before_calibration'])} / {_fmt(ece['after_calibration'])}",
               f"- uncertainty-error AUROC, {HEADLINE_UNCERTAINTY}: "
               f"{_fmt(metrics['uncertainty_error_auroc'])} ("
