@@ -37,19 +37,20 @@ TEACHER_COMMANDS = ("train-teacher", "distill", "evaluate", "predict teacher")
 def commands(work: Path) -> dict[str, list[str]]:
     """Each command with arguments that pass parsing and meet a missing input at once."""
     config, missing = str(work / "config.yaml"), str(work / "missing")
+    out = str(work / "out")  # apart from the inputs, or the stage refuses to overwrite them
     region = ["--config", config, "--region", "demo-target"]
     return {
         "demo": ["demo", "--out", missing, "--size", "8"],
-        "ingest sar": ["ingest", "sar", *region, "--out", missing],
+        "ingest sar": ["ingest", "sar", *region, "--out", out],
         "align": ["align", *region, "--cube", missing, "--tiles", missing + ".parquet"],
-        "train-teacher": ["train-teacher", "--config", config, "--out", missing],
-        "distill": ["distill", *region, "--teacher", missing, "--out", missing],
+        "train-teacher": ["train-teacher", "--config", config, "--out", out],
+        "distill": ["distill", *region, "--teacher", missing, "--out", out],
         "evaluate": ["evaluate", *region, "--teacher", missing, "--student", missing,
-                     "--out", missing],
+                     "--out", out],
         "predict": ["predict", *region, "--model", "student", "--student", missing,
-                    "--cube", missing, "--out", missing],
+                    "--cube", missing, "--out", out],
         "predict teacher": ["predict", *region, "--model", "teacher", "--teacher", missing,
-                            "--cube", missing, "--out", missing],
+                            "--cube", missing, "--out", out],
     }
 
 

@@ -21,6 +21,8 @@ COMMANDS = {
     "demo": ("floodkd.demo.cli", "write the synthetic demo coast in real file formats"),
     "ingest": ("floodkd.ingest.cli", "read, validate and normalise one modality of a region"),
     "align": ("floodkd.align.cli", "regrid a region's modalities into one datacube and tiles"),
+    "holdout": ("floodkd.distill.holdout_cli", "a target region's held-out period, which no "
+                "training phase may see"),
     "train-teacher": ("floodkd.distill.teacher_cli", "train the radar teacher on source regions"),
     "distill": ("floodkd.distill.cli", "distil the teacher into the student ensemble for a region"),
     "reference-water": ("floodkd.reference.cli", "map a region's reference (permanent) water, "

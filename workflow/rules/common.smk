@@ -78,6 +78,11 @@ def teacher_settings(wildcards):
                           config["training"], config["align"]["time_window_days"], SOURCES])
 
 
+def holdout_settings(wildcards):
+    return settings_hash([config["training"].get("holdout_fraction"),
+                          config["align"]["time_window_days"]])
+
+
 def distill_settings(wildcards):
     return settings_hash([config["models"], config["training"],
                           config["align"]["time_window_days"], SOURCES])
@@ -234,6 +239,12 @@ def aligned(region, name):
     read the cube: they take its manifest as input, not the folder, so an identical rewrite
     of the cube reruns none of them (in this run too: align is a checkpoint)."""
     return _checkpoint_output(checkpoints.align, name, region=region)
+
+
+def holdout_periods(wildcards):
+    """The target regions' held-out periods (``floodkd holdout``), through the checkpoint."""
+    return [_checkpoint_output(checkpoints.holdout, "period", region=target)
+            for target in TARGETS]
 
 
 def cube_manifest(wildcards):

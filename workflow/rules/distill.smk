@@ -1,3 +1,24 @@
+# Stage 4a: each target region's held-out period, which no training phase may see. The
+# teacher reads only these small files, not the target's cube; a checkpoint like align, so
+# new target data that holds out the same passes retrains no teacher.
+checkpoint holdout:
+    input:
+        cube=cube_manifest,
+        tiles=lambda wildcards: aligned(wildcards.region, "tiles"),
+    output:
+        period=f"{RESULTS}/{{region}}/holdout.json",
+    params:
+        config=EFFECTIVE_CONFIG,
+        settings=holdout_settings,
+    log:
+        f"{RESULTS}/logs/{{region}}/holdout.log",
+    message:
+        "Fixing the held-out period of {wildcards.region}"
+    shell:
+        "floodkd holdout --config {params.config:q} --region {wildcards.region:q} "
+        "--out {output.period:q} --threads 1 --log {log:q}"
+
+
 # Stage 5: distil the teacher into the student ensemble of each target region.
 rule distill:
     input:

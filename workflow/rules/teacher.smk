@@ -3,6 +3,8 @@ rule train_teacher:
     input:
         cubes=lambda wildcards: [aligned(source, "manifest") for source in SOURCES],
         tiles=lambda wildcards: [aligned(source, "tiles") for source in SOURCES],
+        # no pass of a target's held-out period reaches the teacher either
+        holdouts=holdout_periods,
     output:
         weights=f"{RESULTS}/teacher/teacher.safetensors",
         meta=f"{RESULTS}/teacher/teacher.json",
@@ -22,4 +24,4 @@ rule train_teacher:
         "Training the radar teacher on {SOURCES}"
     shell:
         "floodkd train-teacher --config {params.config:q} --out {params.out:q} "
-        "--threads {threads} --log {log:q}"
+        "--holdout {input.holdouts:q} --threads {threads} --log {log:q}"

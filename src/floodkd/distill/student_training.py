@@ -338,6 +338,7 @@ def distill_region(config: dict[str, Any], region_name: str, teacher_path: str |
     radar = region.cube["radar_present"].values.astype(bool)
     window_days = float(config.get("align", {}).get("time_window_days", 3))
     held_out = holdout_mask(times, radar, settings.holdout_fraction, window_days)
+    _check_teacher_cutoff(teacher_meta, teacher_path, held_out_start(times, held_out, window_days))
     samples = target_samples(region, held_out, settings.calibration_fraction,
                              settings.calibration_block_px, settings.seed,
                              settings.calibration_area_fraction, settings.samples_per_epoch)
@@ -411,6 +412,23 @@ def distill_region(config: dict[str, Any], region_name: str, teacher_path: str |
         tmp.write_text(json.dumps(document, indent=2, default=_json_default))
     remove_outputs(out_dir / STATE_DIR)
     return document
+
+
+def _check_teacher_cutoff(teacher_meta: dict[str, Any], teacher_path: str | Path,
+                          start: np.datetime64 | None) -> None:
+    """Refuse a teacher that trained on passes of this region's held-out period."""
+    trained_before = teacher_meta.get("trained_before")
+    if start is None:
+        return
+    if trained_before is None:
+        log.warning("the teacher %s records no training cut-off: it may have seen passes "
+                    "after %s, this region's held-out start (the workflow trains it with one)",
+                    teacher_path, start)
+    elif np.datetime64(trained_before, "s") > np.datetime64(start, "s"):
+        raise InputError(teacher_path, f"the teacher trained on passes up to {trained_before}, "
+                         f"after this region's held-out period starts ({start})",
+                         "retrain it with `floodkd train-teacher --holdout "
+                         "results/<region>/holdout.json` (the workflow does)")
 
 
 def _source_record(sources: SourceData | None, settings: TrainingConfig) -> dict[str, Any]:

@@ -89,8 +89,13 @@ def _teacher_scores(teacher: nn.Module, loader: DataLoader, device: torch.device
             "val_otsu_iou": otsu}
 
 
-def train_teacher(config: dict[str, Any], out_dir: str | Path) -> dict[str, Any]:
+def train_teacher(config: dict[str, Any], out_dir: str | Path,
+                  train_before: np.datetime64 | None = None) -> dict[str, Any]:
     """Train the radar teacher on the labelled radar passes of all ``source`` regions.
+
+    Only passes before ``train_before`` (the earliest held-out start of the target regions,
+    ``floodkd holdout``) count, for training and validation alike, so the teacher never
+    sees the period a student is judged on.
 
     Writes ``out_dir/teacher.safetensors`` + ``teacher.json`` (model config, training
     settings, metrics, source regions) and ``teacher_log.csv``. Returns the metrics.
@@ -113,6 +118,8 @@ def train_teacher(config: dict[str, Any], out_dir: str | Path) -> dict[str, Any]
     for region in regions:
         counts = label_class_counts(region.cube, region.tiles)
         radar = region.cube["radar_present"].values.astype(bool)
+        if train_before is not None:
+            radar &= region.cube["time"].values < np.datetime64(train_before, "ns")
         held = holdout_mask(region.cube["time"].values, radar, settings.holdout_fraction,
                             window_days)
         train_pairs, val_pairs = teacher_samples(region.tiles, radar, counts.sum(-1), held)
@@ -142,13 +149,16 @@ def train_teacher(config: dict[str, Any], out_dir: str | Path) -> dict[str, Any]
     phase = Phase("teacher", teacher, make_loader(train_set, settings, shuffle=True), step,
                   lambda: _teacher_scores(teacher, val_loader, device, class_weights),
                   settings.teacher_epochs, settings.teacher_lr, settings.augment)
-    fingerprint = settings_fingerprint(asdict(settings), asdict(models), sources, len(train_set))
+    trained_before = None if train_before is None else str(np.datetime64(train_before, "s"))
+    fingerprint = settings_fingerprint(asdict(settings), asdict(models), sources, len(train_set),
+                                       trained_before)
     history = run_phase(phase, settings, device, out_dir / STATE_DIR, out_dir, fingerprint)
     with torch.no_grad():
         final = _teacher_scores(teacher, val_loader, device, class_weights)
     metrics = {"val": final, "epochs_run": len(history), "train_samples": len(train_set),
                "val_samples": len(val_set), "class_weights": class_weights.tolist()}
-    meta = {"training": asdict(settings), "source_regions": sources, "metrics": metrics,
+    meta = {"training": asdict(settings), "source_regions": sources,
+            "trained_before": trained_before, "metrics": metrics,
             "history": history, "device": str(device), "tile_size_px": list(size)}
     save_checkpoint(teacher.cpu(), out_dir / "teacher.safetensors", meta)
     remove_outputs(out_dir / STATE_DIR)
