@@ -259,7 +259,7 @@ def _water_level_model(
     tide_only = hydro.WaterLevelModel(spec.constituents, (), 0.0)
     tide_at_pass = hydro.water_level_m(tide_only, pd.DatetimeIndex(radar_times))
     higher_tide = [radar_times[i] for i in np.argsort(tide_at_pass)[len(radar_times) // 2:]]
-    anchors = list(rng.choice(higher_tide, size=max(1, len(radar_times) // 5), replace=False))
+    anchors = list(rng.choice(higher_tide, size=max(1, len(radar_times) // 2), replace=False))
     anchors += list(rng.choice(optical_times, size=2, replace=False))
     anchors += _random_times(2, rng)
     events = tuple(_surge_near(pd.Timestamp(a), rng) for a in sorted(anchors))
