@@ -26,7 +26,7 @@ from floodkd import __version__
 from floodkd.atomic import atomic_dir
 from floodkd.demo import gcm, hydro, sensors
 from floodkd.demo.assets import write_assets
-from floodkd.demo.fields import fbm, stream
+from floodkd.demo.fields import fbm, field_parcels, stream
 from floodkd.demo.regions import DEMO_REGIONS, PERIOD_END, PERIOD_START, RegionSpec
 from floodkd.demo.terrain import DEM_NODATA, Cover, Terrain, degrade_to_dem, true_terrain
 from floodkd.demo.writers import (
@@ -54,6 +54,11 @@ OPTICAL_PIXEL_DEG = 0.00018  # ~20 m at the target's latitude
 TIME_FORMAT = "%Y%m%dT%H%M%S"
 LABEL_NODATA = 255
 TARGET_LABEL_FRACTION = 0.05
+# Field parcels are 50-200 m a side; a bunded field drains 0-100 mm of standing rain in
+# three days (an assumption of the demo, not a measurement: it spreads the share of
+# waterlogged fields over the range of the source's monsoon rains, 0-90 mm in 3 days).
+FIELD_SPAN_PX = (5, 20)
+FIELD_DRAINAGE_MM = (0.0, 100.0)
 
 
 def generate_demo(out: str | Path, seed: int = 42, size_px: int = 192) -> dict[str, Any]:
@@ -152,6 +157,9 @@ def _write_region(
     climatology = gcm.monsoon_mm_day(np.arange(1, 13), spec.centre_lon, spec.centre_lat)
     rain = hydro.daily_rain_mm(days, climatology, stream(seed, spec.name, "rain"))
 
+    parcels = field_parcels(cover.shape, FIELD_SPAN_PX, stream(seed, spec.name, "parcels"))
+    drainage_mm = stream(seed, spec.name, "field-drainage").uniform(
+        *FIELD_DRAINAGE_MM, int(parcels.max()) + 1)
     moments = []
     for kind, times in (("radar", radar_times), ("optical", optical_times)):
         for time in times:
@@ -159,6 +167,9 @@ def _write_region(
             rain_mm = hydro.rain_before_mm(days, rain, time)
             water = hydro.flood_extent(elevation, sea, level, rain_mm,
                                        spec.attenuation_m_per_km, PIXEL_M)
+            if spec.bunded_fields:
+                water |= hydro.waterlogged_fields(parcels, cover == Cover.CROPLAND, rain_mm,
+                                                  drainage_mm)
             moments.append(_Moment(time, kind, level, rain_mm, water))
     for moment in moments:
         write_geotiff(add(folder / "truth" / f"inundation_{moment.time:{TIME_FORMAT}}.tif"),
@@ -169,7 +180,7 @@ def _write_region(
                        "MEANING": "1 water, 0 dry; evaluation only, never training"})
 
     radar = [m for m in moments if m.kind == "radar"]
-    radar_nodata = _write_radar(folder, spec, seed, grid, cover, radar, add)
+    radar_nodata = _write_radar(folder, spec, seed, grid, cover, parcels, radar, add)
     _write_optical(folder, spec, seed, grid, cover, [m for m in moments if m.kind == "optical"],
                    add)
     if spec.role == "source":
@@ -248,9 +259,11 @@ def _water_level_model(
 ) -> tuple[hydro.WaterLevelModel, pd.Timestamp | None]:
     """The region's tides and surges, and (target only) the pass its labels are drawn on.
 
-    Source: surges near a few radar passes at higher tide and optical dates, so that the
-    teacher's labelled passes show land flooded, plus random ones. Target: what the record
-    of a data-sparse coast holds (``_target_surges``).
+    Source: surges near half its radar passes (all those at higher tide; a labelled
+    archive is collected where floods are, as mapping programmes label the passes that saw
+    one) and near two optical dates, so that the teacher's labelled passes show land
+    flooded, plus random ones. Target: what the record of a data-sparse coast holds
+    (``_target_surges``).
     """
     if spec.role == "target":
         events, labelled_pass = _target_surges(spec, radar_times, rng)
@@ -326,8 +339,9 @@ def _s1_name(time: pd.Timestamp, rng: np.random.Generator) -> str:
             f"{datatake:06X}_{product:04X}.tif")
 
 
-def _write_radar(folder, spec, seed, grid, cover, radar, add) -> list[np.ndarray]:
-    """One Sentinel-1 GRD GeoTIFF per pass; returns each pass's no-data mask."""
+def _write_radar(folder, spec, seed, grid, cover, parcels, radar, add) -> list[np.ndarray]:
+    """One Sentinel-1 GRD GeoTIFF per pass; returns each pass's no-data mask. A flooded
+    field's open-water share is drawn per field and pass (``parcels`` gives the fields)."""
     texture = fbm(cover.shape, 2.2, stream(seed, spec.name, "radar-texture"))
     masks = []
     for index, moment in enumerate(radar):
@@ -337,8 +351,10 @@ def _write_radar(folder, spec, seed, grid, cover, radar, add) -> list[np.ndarray
         wind_m_s = float(rng.weibull(2.0) * spec.mean_wind_m_s / 0.886)
         # passes from several relative orbits see the coast at different angles
         incidence_deg = float(rng.uniform(*sensors.IW_INCIDENCE_DEG))
+        share = stream(seed, spec.name, "field-water", index).uniform(
+            0.0, 1.0, int(parcels.max()) + 1)[parcels]
         sigma0_db = sensors.radar_sigma0_db(cover, moment.water, texture, crop_offset_db,
-                                            wind_m_s, incidence_deg, rng)
+                                            wind_m_s, incidence_deg, rng, share)
         nodata = (sensors.swath_edge_nodata(cover.shape, rng) if rng.random() < 0.5
                   else np.zeros(cover.shape, bool))
         sigma0_db[:, nodata] = sensors.RADAR_NODATA

@@ -41,6 +41,8 @@ class RegionSpec:
     gauge_names: tuple[str, ...]
     gauge_gap_days: tuple[int, int]  # range of each gap's length
     mean_wind_m_s: float
+    # fields whose bunds hold the monsoon rain as standing water (waterlogged paddies)
+    bunded_fields: bool
 
 
 DEMO_REGIONS = (
@@ -76,6 +78,9 @@ DEMO_REGIONS = (
         gauge_names=("Char Synth East", "Char Synth West", "Synth Ghat"),
         gauge_gap_days=(2, 9),
         mean_wind_m_s=5.0,
+        # aman paddies and bunded fields of the Meghna coast stand under monsoon rain: the
+        # flooded fields a real flood event is mostly made of, here in the labelled record
+        bunded_fields=True,
     ),
     RegionSpec(
         name="demo-target",
@@ -109,5 +114,7 @@ DEMO_REGIONS = (
         gauge_names=("Synth Vam Kenh", "Synth Binh Dai"),
         gauge_gap_days=(60, 140),
         mean_wind_m_s=5.5,
+        # kept False so that the target's record (truth, labels, surges) stays as it was
+        bunded_fields=False,
     ),
 )
