@@ -8,7 +8,7 @@ import pytest
 from floodkd.demo.fields import field_parcels
 from floodkd.demo.hydro import waterlogged_fields
 from floodkd.demo.sensors import radar_sigma0_db
-from floodkd.demo.terrain import Cover
+from floodkd.demo.terrain import Cover, fallow_fields
 
 
 def test_parcels_are_rectangles_of_the_given_span_whose_bands_do_not_line_up():
@@ -52,3 +52,19 @@ def test_a_flooded_field_ranges_from_flooded_crop_to_open_water_by_its_open_shar
     assert 10 * np.log10(open_water[0]) < 10 * np.log10(crop[0]) - 6
     # power adds by area: half the field open water is the mean of the two end members
     assert half[0] == pytest.approx((crop[0] + open_water[0]) / 2, rel=0.15)
+
+
+def test_fallow_fields_are_whole_cropland_fields_and_the_same_ones_go_first():
+    parcels = np.repeat(np.arange(10), 4)[None, :].repeat(4, 0)  # ten fields side by side
+    cover = np.full(parcels.shape, Cover.CROPLAND, np.uint8)
+    cover[:, :4] = Cover.URBAN  # field 0 is a town: never fallow
+    rank = np.linspace(0.0, 0.9, 10)
+    assert (fallow_fields(cover, parcels, rank, 0.0) == cover).all()
+    some, more = (fallow_fields(cover, parcels, rank, share) == Cover.BARE
+                  for share in (0.35, 0.75))
+    for bare in (some, more):
+        for pid in range(10):
+            assert bare[parcels == pid].all() or not bare[parcels == pid].any()  # whole fields
+    assert not (some & ~more).any() and more.sum() > some.sum()
+    assert not more[:, :4].any()
+    assert (fallow_fields(cover, parcels, rank, 1.0)[:, 4:] == Cover.BARE).all()

@@ -28,7 +28,14 @@ from floodkd.demo import gcm, hydro, sensors
 from floodkd.demo.assets import write_assets
 from floodkd.demo.fields import fbm, field_parcels, stream
 from floodkd.demo.regions import DEMO_REGIONS, PERIOD_END, PERIOD_START, RegionSpec
-from floodkd.demo.terrain import DEM_NODATA, Cover, Terrain, degrade_to_dem, true_terrain
+from floodkd.demo.terrain import (
+    DEM_NODATA,
+    Cover,
+    Terrain,
+    degrade_to_dem,
+    fallow_fields,
+    true_terrain,
+)
 from floodkd.demo.writers import (
     GaugeStation,
     write_geotiff,
@@ -180,9 +187,15 @@ def _write_region(
                        "MEANING": "1 water, 0 dry; evaluation only, never training"})
 
     radar = [m for m in moments if m.kind == "radar"]
-    radar_nodata = _write_radar(folder, spec, seed, grid, cover, parcels, radar, add)
-    _write_optical(folder, spec, seed, grid, cover, [m for m in moments if m.kind == "optical"],
-                   add)
+    fallow_rank = stream(seed, spec.name, "fallow").random(int(parcels.max()) + 1)
+
+    def cover_on(time: pd.Timestamp) -> np.ndarray:
+        share = spec.dry_season_fallow * (1.0 - _crop_growth(time)) / 2.0
+        return fallow_fields(cover, parcels, fallow_rank, share)
+
+    radar_nodata = _write_radar(folder, spec, seed, grid, cover_on, parcels, radar, add)
+    _write_optical(folder, spec, seed, grid, cover_on,
+                   [m for m in moments if m.kind == "optical"], add)
     if spec.role == "source":
         label_times = _write_dense_labels(folder, spec, seed, grid, radar, radar_nodata, add)
     else:
@@ -204,6 +217,11 @@ def _write_region(
                           "duration_h": round(e.duration_h, 1)} for e in model.surges],
         "gauges": stations,
     }
+
+
+def _crop_growth(time: pd.Timestamp) -> float:
+    """The crop calendar, -1 (bare low, late February) to 1 (rice at its peak, late August)."""
+    return float(np.sin(2 * np.pi * (time.day_of_year - 150) / 365.0))
 
 
 def _outline_lonlat(grid: GeoBox) -> Polygon:
@@ -339,15 +357,16 @@ def _s1_name(time: pd.Timestamp, rng: np.random.Generator) -> str:
             f"{datatake:06X}_{product:04X}.tif")
 
 
-def _write_radar(folder, spec, seed, grid, cover, parcels, radar, add) -> list[np.ndarray]:
-    """One Sentinel-1 GRD GeoTIFF per pass; returns each pass's no-data mask. A flooded
-    field's open-water share is drawn per field and pass (``parcels`` gives the fields)."""
-    texture = fbm(cover.shape, 2.2, stream(seed, spec.name, "radar-texture"))
+def _write_radar(folder, spec, seed, grid, cover_on, parcels, radar, add) -> list[np.ndarray]:
+    """One Sentinel-1 GRD GeoTIFF per pass; returns each pass's no-data mask. ``cover_on``
+    gives the cover of a date; a flooded field's open-water share is drawn per field and
+    pass (``parcels`` gives the fields)."""
+    texture = fbm(parcels.shape, 2.2, stream(seed, spec.name, "radar-texture"))
     masks = []
     for index, moment in enumerate(radar):
         rng = stream(seed, spec.name, "s1", index)
-        day_of_year = moment.time.day_of_year
-        crop_offset_db = 2.0 * np.sin(2 * np.pi * (day_of_year - 150) / 365.0)  # rice growth
+        cover = cover_on(moment.time)
+        crop_offset_db = 2.0 * _crop_growth(moment.time)  # rice growth
         wind_m_s = float(rng.weibull(2.0) * spec.mean_wind_m_s / 0.886)
         # passes from several relative orbits see the coast at different angles
         incidence_deg = float(rng.uniform(*sensors.IW_INCIDENCE_DEG))
@@ -400,19 +419,22 @@ def _cloud_fractions(count: int, mean: float, rng: np.random.Generator) -> np.nd
     return np.clip(draws + (mean - draws.mean()), 0.0, 1.0)
 
 
-def _write_optical(folder, spec, seed, grid, cover, optical, add) -> None:
-    """One Sentinel-2 L2A style GeoTIFF per date: six bands as DN plus SCL."""
+def _write_optical(folder, spec, seed, grid, cover_on, optical, add) -> None:
+    """One Sentinel-2 L2A style GeoTIFF per date: six bands as DN plus SCL; ``cover_on``
+    gives the cover of a date."""
     transform, crs, height, width = _optical_grid(spec, grid)
-    texture = fbm(cover.shape, 2.5, stream(seed, spec.name, "optical-texture"))
+    shape = tuple(grid.shape)
+    texture = fbm(shape, 2.5, stream(seed, spec.name, "optical-texture"))
     fractions = _cloud_fractions(len(optical), spec.mean_cloud_fraction,
                                  stream(seed, spec.name, "cloud-fractions"))
-    size_px = cover.shape[0]
+    size_px = shape[0]
     for index, moment in enumerate(optical):
         rng = stream(seed, spec.name, "s2", index)
         distance = rng.uniform(0.05, 0.15) * size_px  # cloud height x tan(sun zenith)
         shadow_offset = (int(round(-0.8 * distance)), int(round(-0.6 * distance)))
-        clouds = sensors.cloud_scene(cover.shape, float(fractions[index]), shadow_offset,
+        clouds = sensors.cloud_scene(shape, float(fractions[index]), shadow_offset,
                                      cirrus=bool(rng.random() < 0.3), rng=rng)
+        cover = cover_on(moment.time)
         surface = sensors.surface_reflectance(cover, moment.water, texture)
         observed = sensors.observed_reflectance(surface, clouds)
         scl = sensors.scene_classification(cover, moment.water, clouds)
