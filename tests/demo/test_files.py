@@ -240,6 +240,17 @@ def test_dense_labels(demo_dir: Path, manifest: dict):
         assert 0.9 < agreement < 1.0  # mostly right, a little noisy at the edges
 
 
+def test_half_the_source_passes_are_flood_acquisitions(manifest: dict):
+    """A labelled archive is collected where floods are: a surge peaks 6 h before to 3 h
+    after every higher-tide pass of the source (half its passes)."""
+    source = manifest["regions"]["demo-source"]
+    passes = pd.to_datetime(source["radar_dates"])
+    peaks = pd.to_datetime([e["peak_time"] for e in source["surge_events"]])
+    lag_h = (peaks.values[None, :] - passes.values[:, None]) / np.timedelta64(1, "h")
+    near_a_surge = ((lag_h >= -6) & (lag_h <= 3)).any(axis=1)
+    assert near_a_surge.sum() >= len(passes) // 2
+
+
 def test_target_record_is_a_12_day_orbit_with_an_early_labelled_event_and_a_late_extreme(
         manifest: dict):
     target = manifest["regions"]["demo-target"]

@@ -6,7 +6,7 @@ import zlib
 
 import numpy as np
 
-__all__ = ["stream", "fbm", "fbm_1d"]
+__all__ = ["stream", "fbm", "fbm_1d", "field_parcels"]
 
 
 def stream(seed: int, *keys: object) -> np.random.Generator:
@@ -49,3 +49,23 @@ def fbm_1d(length: int, beta: float, rng: np.random.Generator) -> np.ndarray:
     profile = np.fft.irfft(spectrum, n=length)
     profile -= profile.mean()
     return profile / (profile.std() or 1.0)
+
+
+def field_parcels(shape: tuple[int, int], span_px: tuple[int, int],
+                  rng: np.random.Generator) -> np.ndarray:
+    """Rectangular field parcels: an int32 id per cell. Bands of rows ``span_px`` (low,
+    high) cells deep are cut into parcels ``span_px`` cells wide, each band with its own
+    cuts, so the boundaries do not line up into one grid (as fields along a road do)."""
+    height, width = shape
+    band = _runs(height, span_px, rng)
+    ids = np.empty(shape, np.int32)
+    for b in range(int(band.max()) + 1):
+        rows = band == b
+        ids[rows] = b * width + _runs(width, span_px, rng)[None, :]
+    return ids
+
+
+def _runs(length: int, span: tuple[int, int], rng: np.random.Generator) -> np.ndarray:
+    """0, 0, 1, 1, 1, 2, ... : consecutive runs of random lengths in [low, high)."""
+    ends = np.cumsum(rng.integers(span[0], span[1], size=length // span[0] + 2))
+    return np.searchsorted(ends, np.arange(length), side="right")

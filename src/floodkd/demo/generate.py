@@ -26,9 +26,16 @@ from floodkd import __version__
 from floodkd.atomic import atomic_dir
 from floodkd.demo import gcm, hydro, sensors
 from floodkd.demo.assets import write_assets
-from floodkd.demo.fields import fbm, stream
+from floodkd.demo.fields import fbm, field_parcels, stream
 from floodkd.demo.regions import DEMO_REGIONS, PERIOD_END, PERIOD_START, RegionSpec
-from floodkd.demo.terrain import DEM_NODATA, Cover, Terrain, degrade_to_dem, true_terrain
+from floodkd.demo.terrain import (
+    DEM_NODATA,
+    Cover,
+    Terrain,
+    degrade_to_dem,
+    fallow_fields,
+    true_terrain,
+)
 from floodkd.demo.writers import (
     GaugeStation,
     write_geotiff,
@@ -54,6 +61,11 @@ OPTICAL_PIXEL_DEG = 0.00018  # ~20 m at the target's latitude
 TIME_FORMAT = "%Y%m%dT%H%M%S"
 LABEL_NODATA = 255
 TARGET_LABEL_FRACTION = 0.05
+# Field parcels are 50-200 m a side; a bunded field drains 0-100 mm of standing rain in
+# three days (an assumption of the demo, not a measurement: it spreads the share of
+# waterlogged fields over the range of the source's monsoon rains, 0-90 mm in 3 days).
+FIELD_SPAN_PX = (5, 20)
+FIELD_DRAINAGE_MM = (0.0, 100.0)
 
 
 def generate_demo(out: str | Path, seed: int = 42, size_px: int = 192) -> dict[str, Any]:
@@ -152,6 +164,9 @@ def _write_region(
     climatology = gcm.monsoon_mm_day(np.arange(1, 13), spec.centre_lon, spec.centre_lat)
     rain = hydro.daily_rain_mm(days, climatology, stream(seed, spec.name, "rain"))
 
+    parcels = field_parcels(cover.shape, FIELD_SPAN_PX, stream(seed, spec.name, "parcels"))
+    drainage_mm = stream(seed, spec.name, "field-drainage").uniform(
+        *FIELD_DRAINAGE_MM, int(parcels.max()) + 1)
     moments = []
     for kind, times in (("radar", radar_times), ("optical", optical_times)):
         for time in times:
@@ -159,6 +174,9 @@ def _write_region(
             rain_mm = hydro.rain_before_mm(days, rain, time)
             water = hydro.flood_extent(elevation, sea, level, rain_mm,
                                        spec.attenuation_m_per_km, PIXEL_M)
+            if spec.bunded_fields:
+                water |= hydro.waterlogged_fields(parcels, cover == Cover.CROPLAND, rain_mm,
+                                                  drainage_mm)
             moments.append(_Moment(time, kind, level, rain_mm, water))
     for moment in moments:
         write_geotiff(add(folder / "truth" / f"inundation_{moment.time:{TIME_FORMAT}}.tif"),
@@ -169,9 +187,15 @@ def _write_region(
                        "MEANING": "1 water, 0 dry; evaluation only, never training"})
 
     radar = [m for m in moments if m.kind == "radar"]
-    radar_nodata = _write_radar(folder, spec, seed, grid, cover, radar, add)
-    _write_optical(folder, spec, seed, grid, cover, [m for m in moments if m.kind == "optical"],
-                   add)
+    fallow_rank = stream(seed, spec.name, "fallow").random(int(parcels.max()) + 1)
+
+    def cover_on(time: pd.Timestamp) -> np.ndarray:
+        share = spec.dry_season_fallow * (1.0 - _crop_growth(time)) / 2.0
+        return fallow_fields(cover, parcels, fallow_rank, share)
+
+    radar_nodata = _write_radar(folder, spec, seed, grid, cover_on, parcels, radar, add)
+    _write_optical(folder, spec, seed, grid, cover_on,
+                   [m for m in moments if m.kind == "optical"], add)
     if spec.role == "source":
         label_times = _write_dense_labels(folder, spec, seed, grid, radar, radar_nodata, add)
     else:
@@ -193,6 +217,11 @@ def _write_region(
                           "duration_h": round(e.duration_h, 1)} for e in model.surges],
         "gauges": stations,
     }
+
+
+def _crop_growth(time: pd.Timestamp) -> float:
+    """The crop calendar, -1 (bare low, late February) to 1 (rice at its peak, late August)."""
+    return float(np.sin(2 * np.pi * (time.day_of_year - 150) / 365.0))
 
 
 def _outline_lonlat(grid: GeoBox) -> Polygon:
@@ -248,9 +277,11 @@ def _water_level_model(
 ) -> tuple[hydro.WaterLevelModel, pd.Timestamp | None]:
     """The region's tides and surges, and (target only) the pass its labels are drawn on.
 
-    Source: surges near a few radar passes at higher tide and optical dates, so that the
-    teacher's labelled passes show land flooded, plus random ones. Target: what the record
-    of a data-sparse coast holds (``_target_surges``).
+    Source: surges near half its radar passes (all those at higher tide; a labelled
+    archive is collected where floods are, as mapping programmes label the passes that saw
+    one) and near two optical dates, so that the teacher's labelled passes show land
+    flooded, plus random ones. Target: what the record of a data-sparse coast holds
+    (``_target_surges``).
     """
     if spec.role == "target":
         events, labelled_pass = _target_surges(spec, radar_times, rng)
@@ -259,7 +290,7 @@ def _water_level_model(
     tide_only = hydro.WaterLevelModel(spec.constituents, (), 0.0)
     tide_at_pass = hydro.water_level_m(tide_only, pd.DatetimeIndex(radar_times))
     higher_tide = [radar_times[i] for i in np.argsort(tide_at_pass)[len(radar_times) // 2:]]
-    anchors = list(rng.choice(higher_tide, size=max(1, len(radar_times) // 5), replace=False))
+    anchors = list(rng.choice(higher_tide, size=max(1, len(radar_times) // 2), replace=False))
     anchors += list(rng.choice(optical_times, size=2, replace=False))
     anchors += _random_times(2, rng)
     events = tuple(_surge_near(pd.Timestamp(a), rng) for a in sorted(anchors))
@@ -326,19 +357,23 @@ def _s1_name(time: pd.Timestamp, rng: np.random.Generator) -> str:
             f"{datatake:06X}_{product:04X}.tif")
 
 
-def _write_radar(folder, spec, seed, grid, cover, radar, add) -> list[np.ndarray]:
-    """One Sentinel-1 GRD GeoTIFF per pass; returns each pass's no-data mask."""
-    texture = fbm(cover.shape, 2.2, stream(seed, spec.name, "radar-texture"))
+def _write_radar(folder, spec, seed, grid, cover_on, parcels, radar, add) -> list[np.ndarray]:
+    """One Sentinel-1 GRD GeoTIFF per pass; returns each pass's no-data mask. ``cover_on``
+    gives the cover of a date; a flooded field's open-water share is drawn per field and
+    pass (``parcels`` gives the fields)."""
+    texture = fbm(parcels.shape, 2.2, stream(seed, spec.name, "radar-texture"))
     masks = []
     for index, moment in enumerate(radar):
         rng = stream(seed, spec.name, "s1", index)
-        day_of_year = moment.time.day_of_year
-        crop_offset_db = 2.0 * np.sin(2 * np.pi * (day_of_year - 150) / 365.0)  # rice growth
+        cover = cover_on(moment.time)
+        crop_offset_db = 2.0 * _crop_growth(moment.time)  # rice growth
         wind_m_s = float(rng.weibull(2.0) * spec.mean_wind_m_s / 0.886)
         # passes from several relative orbits see the coast at different angles
         incidence_deg = float(rng.uniform(*sensors.IW_INCIDENCE_DEG))
+        share = stream(seed, spec.name, "field-water", index).uniform(
+            0.0, 1.0, int(parcels.max()) + 1)[parcels]
         sigma0_db = sensors.radar_sigma0_db(cover, moment.water, texture, crop_offset_db,
-                                            wind_m_s, incidence_deg, rng)
+                                            wind_m_s, incidence_deg, rng, share)
         nodata = (sensors.swath_edge_nodata(cover.shape, rng) if rng.random() < 0.5
                   else np.zeros(cover.shape, bool))
         sigma0_db[:, nodata] = sensors.RADAR_NODATA
@@ -384,19 +419,22 @@ def _cloud_fractions(count: int, mean: float, rng: np.random.Generator) -> np.nd
     return np.clip(draws + (mean - draws.mean()), 0.0, 1.0)
 
 
-def _write_optical(folder, spec, seed, grid, cover, optical, add) -> None:
-    """One Sentinel-2 L2A style GeoTIFF per date: six bands as DN plus SCL."""
+def _write_optical(folder, spec, seed, grid, cover_on, optical, add) -> None:
+    """One Sentinel-2 L2A style GeoTIFF per date: six bands as DN plus SCL; ``cover_on``
+    gives the cover of a date."""
     transform, crs, height, width = _optical_grid(spec, grid)
-    texture = fbm(cover.shape, 2.5, stream(seed, spec.name, "optical-texture"))
+    shape = tuple(grid.shape)
+    texture = fbm(shape, 2.5, stream(seed, spec.name, "optical-texture"))
     fractions = _cloud_fractions(len(optical), spec.mean_cloud_fraction,
                                  stream(seed, spec.name, "cloud-fractions"))
-    size_px = cover.shape[0]
+    size_px = shape[0]
     for index, moment in enumerate(optical):
         rng = stream(seed, spec.name, "s2", index)
         distance = rng.uniform(0.05, 0.15) * size_px  # cloud height x tan(sun zenith)
         shadow_offset = (int(round(-0.8 * distance)), int(round(-0.6 * distance)))
-        clouds = sensors.cloud_scene(cover.shape, float(fractions[index]), shadow_offset,
+        clouds = sensors.cloud_scene(shape, float(fractions[index]), shadow_offset,
                                      cirrus=bool(rng.random() < 0.3), rng=rng)
+        cover = cover_on(moment.time)
         surface = sensors.surface_reflectance(cover, moment.water, texture)
         observed = sensors.observed_reflectance(surface, clouds)
         scl = sensors.scene_classification(cover, moment.water, clouds)

@@ -27,6 +27,7 @@ __all__ = [
     "sea_inundation",
     "rain_ponding",
     "flood_extent",
+    "waterlogged_fields",
 ]
 
 # Angular speeds of the main constituents (degrees per mean solar hour, Doodson/Schureman).
@@ -192,3 +193,20 @@ def flood_extent(
     """Water at one moment: the sea, what the sea floods, and rain ponds."""
     flooded = sea_inundation(elevation_m, sea, sea_level_m, attenuation_m_per_km, pixel_m)
     return flooded | rain_ponding(elevation_m, rain_mm)
+
+
+def waterlogged_fields(
+    parcels: np.ndarray,
+    cropland: np.ndarray,
+    rain_mm: float,
+    drainage_mm: np.ndarray,
+    infiltration_mm: float = 15.0,
+) -> np.ndarray:
+    """Bunded fields under standing rain water.
+
+    A field's bunds keep the rain that does not infiltrate (beyond ``infiltration_mm``, as
+    in ``rain_ponding``); it stands as water on the field unless the field drains it off
+    over the three days: ``drainage_mm`` per parcel id (``parcels`` indexes it).
+    """
+    runoff_mm = max(rain_mm - infiltration_mm, 0.0)
+    return cropland & (np.asarray(drainage_mm)[parcels] < runoff_mm)

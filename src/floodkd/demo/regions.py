@@ -41,6 +41,11 @@ class RegionSpec:
     gauge_names: tuple[str, ...]
     gauge_gap_days: tuple[int, int]  # range of each gap's length
     mean_wind_m_s: float
+    # fields whose bunds hold the monsoon rain as standing water (waterlogged paddies)
+    bunded_fields: bool
+    # the share of cropland fields lying fallow (bare, ploughed or stubble) at the low of
+    # the crop calendar; none at its peak
+    dry_season_fallow: float
 
 
 DEMO_REGIONS = (
@@ -76,6 +81,12 @@ DEMO_REGIONS = (
         gauge_names=("Char Synth East", "Char Synth West", "Synth Ghat"),
         gauge_gap_days=(2, 9),
         mean_wind_m_s=5.0,
+        # aman paddies and bunded fields of the Meghna coast stand under monsoon rain: the
+        # flooded fields a real flood event is mostly made of, here in the labelled record
+        bunded_fields=True,
+        # salinity leaves much of the coastal zone's cropland fallow after the aman harvest
+        # (an assumed half of the fields at the dry season's low)
+        dry_season_fallow=0.5,
     ),
     RegionSpec(
         name="demo-target",
@@ -109,5 +120,10 @@ DEMO_REGIONS = (
         gauge_names=("Synth Vam Kenh", "Synth Binh Dai"),
         gauge_gap_days=(60, 140),
         mean_wind_m_s=5.5,
+        # kept False so that the target's record (truth, labels, surges) stays as it was
+        bunded_fields=False,
+        # kept at none, as the target's record was (the delta grows two or three rice crops
+        # a year, so fewer fields lie bare)
+        dry_season_fallow=0.0,
     ),
 )

@@ -191,12 +191,16 @@ def radar_sigma0_db(
     wind_m_s: float,
     incidence_deg: float,
     rng: np.random.Generator,
+    open_water_share: np.ndarray | None = None,
 ) -> np.ndarray:
     """One Sentinel-1 pass: (2, y, x) float32 VV and VH sigma0 in dB with speckle.
 
     ``texture`` is a static field (zero mean, unit std) that makes each field and grove
     differ; ``crop_offset_db`` moves cropland with the crop calendar; ``wind_m_s`` is the
     10 m wind over open water, ``incidence_deg`` the pass's incidence angle.
+    ``open_water_share`` (0..1 per cell) is the part of a flooded field's cell that is open
+    water, the rest stubble or crop standing above it; without it a flooded field is all
+    flooded crop.
     """
     shape = cover.shape
     tilt = incidence_deg - REFERENCE_INCIDENCE_DEG
@@ -221,8 +225,15 @@ def radar_sigma0_db(
     wind = np.where(cover == Cover.SEA, wind, FLOODWATER_WIND_FACTOR * wind)
     wind = np.maximum(wind, MIN_WIND_M_S)
     direction = rng.uniform(0.0, 360.0) + 15.0 * fbm(shape, 3.5, rng)
-    power[0][open_water] = cmod5n_vv(wind, direction, incidence_deg)[open_water]
-    power[1][open_water] = c2po_vh(wind)[open_water]
+    open_power = np.stack([cmod5n_vv(wind, direction, incidence_deg), c2po_vh(wind)])
+    power[:, open_water] = open_power[:, open_water]
+    if open_water_share is not None:
+        # A flooded field is part open water, part stems above it; the part differs field
+        # to field (depth, growth stage, harvested or not). Power adds by area between the
+        # two published end members, so fields range from flooded crop to a mirror.
+        fields = water & (cover == Cover.CROPLAND)
+        share = open_water_share[fields]
+        power[:, fields] = share * open_power[:, fields] + (1.0 - share) * power[:, fields]
 
     # Speckle multiplies signal plus thermal noise; preprocessing then subtracts the noise.
     noise = 10.0 ** (rng.uniform(*NESZ_DB) / 10.0)

@@ -24,6 +24,7 @@ __all__ = [
     "true_terrain",
     "surface_bias_m",
     "degrade_to_dem",
+    "fallow_fields",
     "DEM_NODATA",
 ]
 
@@ -211,6 +212,15 @@ def _land_cover(
         town = ((rows - r) ** 2 + (cols - c) ** 2) < (radius * (1 + 0.3 * bare)) ** 2
         cover[town & land & ~polder & ~near_dike] = Cover.URBAN
     return cover
+
+
+def fallow_fields(cover: np.ndarray, parcels: np.ndarray, fallow_rank: np.ndarray,
+                  share: float) -> np.ndarray:
+    """The cover of one date: cropland fields (``parcels`` ids) whose rank (0..1, indexed by
+    id) is under ``share`` lie fallow, bare soil to radar and optical alike. The same
+    fields go fallow first each season, as a farm's calendar repeats."""
+    fallow = (cover == Cover.CROPLAND) & (np.asarray(fallow_rank)[parcels] < share)
+    return np.where(fallow, np.uint8(Cover.BARE), cover).astype(cover.dtype)
 
 
 def surface_bias_m(cover: np.ndarray) -> np.ndarray:
