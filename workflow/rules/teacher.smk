@@ -5,6 +5,12 @@ rule train_teacher:
         tiles=lambda wildcards: [aligned(source, "tiles") for source in SOURCES],
         # no pass of a target's held-out period reaches the teacher either
         holdouts=holdout_periods,
+        # unread: naming each target's align checkpoint makes Snakemake re-evaluate the
+        # teacher after an identical rewrite of a target's cube (it would keep a stale
+        # "updated input" reason from the holdout job it then drops); ancient, so new
+        # target data retrains the teacher only where its held-out period moves
+        target_cubes=lambda wildcards: [ancient(aligned(target, "manifest"))
+                                        for target in TARGETS],
     output:
         weights=f"{RESULTS}/teacher/teacher.safetensors",
         meta=f"{RESULTS}/teacher/teacher.json",
