@@ -1,4 +1,5 @@
-"""Quicklooks: PNGs of a sensible size whose title, CRS, date and credit are the map's tags."""
+"""Quicklooks: PNGs of a sensible size whose title, CRS, date and credit are the map's tags,
+drawn from an overview of a large map."""
 
 from __future__ import annotations
 
@@ -8,11 +9,15 @@ import numpy as np
 import pytest
 import rasterio
 from affine import Affine
+from matplotlib.layout_engine import ConstrainedLayoutEngine
 from PIL import Image
 from rasterio.crs import CRS
 
 from floodkd.errors import InputError
+from floodkd.predict import quicklook
+from floodkd.predict.cog import BandSpec, cog_band_writer
 from floodkd.predict.quicklook import (
+    NODATA_COLOUR,
     NODATA_LABEL,
     ClassOverlay,
     FlagPanel,
@@ -20,6 +25,7 @@ from floodkd.predict.quicklook import (
     RampPanel,
     grid_north_angle_deg,
     map_caption,
+    overview_shape,
     quicklook_figure,
     write_quicklook,
 )
@@ -200,3 +206,56 @@ def test_an_overlay_of_another_grid_is_refused(rasters, tmp_path):
         write_quicklook(tmp_path / "q.png", [RampPanel(
             prob_path, 1, "P", (0.0, 1.0), RAMP, ClassOverlay(other, 1, WATER))], title="t")
     assert not (tmp_path / "q.png").exists()
+
+
+def _cog(path: Path, values: np.ndarray, band: BandSpec, dtype: str) -> Path:
+    """``values`` as a COG with overviews, as the maps are written (blocks of 128 px)."""
+    with cog_band_writer(path, [band], crs="EPSG:32648", transform=TRANSFORM,
+                         shape=values.shape, tags=TAGS, blocksize=128, dtype=dtype) as writer:
+        writer.write_rows(0, {band.name: values})
+    return path
+
+
+def test_a_large_map_is_drawn_from_an_overview_in_its_colours(tmp_path, monkeypatch):
+    """512 x 768 px with max_px 300: drawn from the overview of a quarter of the size (its
+    pixels as stored), P = 0 and P = 1 in the ramp's end colours, sea over them in its own,
+    with one layout pass."""
+    rows, cols = np.mgrid[0:512, 0:768]
+    prob = np.where(cols < 384, 0.0, 1.0).astype("float32")
+    prob[:, :64] = np.nan  # outside the region
+    classes = np.where((rows >= 256) & (cols >= 640), 3, 0).astype("uint8")  # sea, SE corner
+    prob_path = _cog(tmp_path / "p.tif", prob, BandSpec("flood_probability", "1", "P"),
+                     "float32")
+    extent_path = _cog(tmp_path / "e.tif", classes,
+                       BandSpec("extent", "class", "classes", overview_resampling="nearest"),
+                       "uint8")
+    with rasterio.open(prob_path) as src:
+        shape = overview_shape(src, 300)
+    with rasterio.open(prob_path, overview_level=1) as overview:  # factor 4
+        assert shape == (overview.height, overview.width) == (128, 192)
+        stored = overview.read(1, masked=True)
+
+    drawn, layouts = [], []
+    figure = quicklook.quicklook_figure
+    monkeypatch.setattr(quicklook, "quicklook_figure",
+                        lambda panels, **kw: drawn.extend(panels) or figure(panels, **kw))
+    execute = ConstrainedLayoutEngine.execute
+    monkeypatch.setattr(ConstrainedLayoutEngine, "execute",
+                        lambda self, fig: layouts.append(fig) or execute(self, fig))
+    ends = ((0.0, "#e31a1c"), (1.0, "#1f78b4"))  # no white: the page around is white
+    png = write_quicklook(tmp_path / "q.png", [RampPanel(
+        prob_path, 1, "P(flood)", (0.0, 1.0), ends, ClassOverlay(extent_path, 1, WATER))],
+        title="P", max_px=300)
+    assert len(layouts) == 1
+    (panel,) = drawn
+    assert panel.values.shape == panel.overlay.shape == (128, 192)
+    np.testing.assert_array_equal(panel.values, stored)  # the overview, not resampled
+    np.testing.assert_array_equal(panel.values.mask, stored.mask)
+    assert set(np.unique(panel.overlay)) == {0, 3}
+    # about 460 x 300 px of map: 0, 1, nodata and sea each cover thousands of pixels
+    dry, wet = _pixels_of(png, "#e31a1c"), _pixels_of(png, "#1f78b4")
+    nodata, sea = _pixels_of(png, NODATA_COLOUR), _pixels_of(png, SEA_COLOUR)
+    assert min(dry.sum(), wet.sum(), nodata.sum(), sea.sum()) > 3_000
+    columns = [np.flatnonzero(mask.sum(axis=0) > 100) for mask in (nodata, dry, wet, sea)]
+    for west, east in zip(columns, columns[1:], strict=False):
+        assert west.mean() < east.mean()  # nodata, P 0, P 1, sea from west to east

@@ -75,14 +75,21 @@ class RegionData:
     tiles: pd.DataFrame
 
 
-def open_cube(path: str | Path, required: Sequence[str] = TERRAIN_VARIABLES) -> xr.Dataset:
-    """Open ``cube.zarr`` lazily and check it holds the ``required`` variables."""
+def open_cube(path: str | Path, required: Sequence[str] = TERRAIN_VARIABLES, *,
+              dask: bool = True) -> xr.Dataset:
+    """Open ``cube.zarr`` lazily and check it holds the ``required`` variables.
+
+    With ``dask`` False the variables are Zarr arrays indexed lazily without dask: an
+    ``isel`` then ``load`` reads only the chunks it touches and builds no task graph (what a
+    reader of many small windows wants); nothing is cached.
+    """
     path = Path(path)
     if not path.exists():
         raise InputError(path, "the datacube does not exist",
                          "run `floodkd align` for this region first")
     try:
-        cube = xr.open_zarr(path)
+        cube = (xr.open_zarr(path) if dask else
+                xr.open_dataset(path, engine="zarr", chunks=None, cache=False))
     except Exception as error:  # zarr raises several types for a broken store
         raise InputError(path, f"cannot open the datacube ({error})",
                          "rerun `floodkd align` for this region") from error

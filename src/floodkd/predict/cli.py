@@ -20,6 +20,7 @@ import xarray as xr
 
 from floodkd.config import load_config, region_config
 from floodkd.errors import InputError
+from floodkd.models.channels import STUDENT_CHANNELS
 from floodkd.models.checkpoint import weights_sha256
 from floodkd.outputs import check_outputs
 from floodkd.predict import climate_scenario
@@ -34,7 +35,8 @@ from floodkd.predict.tiled import (
     write_scenario_maps,
 )
 
-__all__ = ["add_arguments", "run", "resolve_scenario", "checkpoint_sha256", "input_flags"]
+__all__ = ["add_arguments", "run", "resolve_scenario", "checkpoint_sha256", "input_flags",
+           "window_reader"]
 
 log = logging.getLogger(__name__)
 OBSERVED = "observed"
@@ -132,6 +134,28 @@ def apply_scenario(window: Any, scenario: dict[str, float]) -> Any:
     return window
 
 
+def window_reader(cube: xr.Dataset, time_index: int) -> Callable[[int, int, int, int], xr.Dataset]:
+    """read(row_off, col_off, height, width): what the student is made of (its channels,
+    the presence flags and the gauge histories; no radar, no labels) at ``time_index`` over
+    that pixel window, loaded, as ``distill.data.read_window`` gives those variables.
+
+    Give it the cube opened without dask (``open_cube(path, dask=False)``): each read then
+    indexes the Zarr arrays, which fetch only the chunks the window touches, with no task
+    graph built and run per window (about 5x faster per window on the test cube)."""
+    from floodkd.distill.data import PRESENCE_FLAGS
+
+    wanted = (*STUDENT_CHANNELS, *PRESENCE_FLAGS.values(), "gauge_history_m")
+    part = cube[[name for name in wanted if name in cube.variables]]
+    if "time" in part.dims:
+        part = part.isel(time=time_index)
+
+    def read(row_off: int, col_off: int, height: int, width: int) -> xr.Dataset:
+        return part.isel(y=slice(row_off, row_off + height),
+                         x=slice(col_off, col_off + width)).load()
+
+    return read
+
+
 def student_window_predictor(
     cube: Any, time_index: int, ensemble: Any, scenario: dict[str, float], mc_samples: int,
     multiple: int,
@@ -142,18 +166,20 @@ def student_window_predictor(
     it (``tiled.context_window``: the cube where it goes on, mirrored beyond the region's
     edge), so that the convolutions' zero padding never touches the map: without it the
     first and last rows and columns of a region differ from their neighbours even where the
-    inputs do not."""
+    inputs do not. Windows are read by ``window_reader``: the student's variables only,
+    straight from Zarr when ``cube`` is opened without dask (as ``run`` opens it)."""
     import torch
 
-    from floodkd.distill.data import PRESENCE_FLAGS, collate, read_window, sample_tensors
+    from floodkd.distill.data import PRESENCE_FLAGS, collate, sample_tensors
 
     shape = (cube.sizes["y"], cube.sizes["x"])
     margin = CONTEXT_CELLS * multiple
+    read = window_reader(cube, time_index)
 
     def predict_window(row_off: int, col_off: int, height: int, width: int):
         context = context_window(row_off, col_off, height, width, shape, margin, multiple)
         r0, c0, h, w = context.read
-        window = apply_scenario(read_window(cube, time_index, r0, c0, h, w), scenario)
+        window = apply_scenario(read(r0, c0, h, w), scenario)
         sample = sample_tensors(window, (h, w), context.read, time_index)
         sample["student_image"] = torch.from_numpy(
             mirror_pad(sample["student_image"].numpy(), context.pad))
@@ -221,10 +247,10 @@ def run(args: argparse.Namespace) -> None:
         predict_window, bands, extra = climate_scenario.predictor_for(
             config, scenario, args.risk, cube, time_index, ensemble, grid,
             int(settings["mc_samples"]), multiple)
-    else:
+    else:  # windows read straight from Zarr (see window_reader)
         predict_window = student_window_predictor(
-            cube, time_index, ensemble, scenario, int(settings["mc_samples"]), multiple
-        )
+            open_cube(cube_path, dask=False), time_index, ensemble, scenario,
+            int(settings["mc_samples"]), multiple)
     provenance = MapProvenance(
         region=args.region, scenario=args.scenario,
         scenario_datetime=when.replace(tzinfo=UTC),

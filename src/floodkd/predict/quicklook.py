@@ -44,6 +44,7 @@ __all__ = [
     "map_caption",
     "grid_north_angle_deg",
     "quicklook_figure",
+    "overview_shape",
     "write_quicklook",
 ]
 
@@ -164,25 +165,16 @@ def write_quicklook(
 ) -> Path:
     """Render ``panels`` (rasters of one projected grid in metres) as one PNG.
 
-    Rasters are read at most ``max_px`` across, which GDAL serves from the overviews. The
-    title, date, CRS and credit come from the first raster's tags (see ``CAPTION_TAGS``).
+    Every raster is read at the first one's ``overview_shape``: a map larger than ``max_px``
+    across is drawn from one of its overviews, never read at full resolution. The title,
+    date, CRS and credit come from the first raster's tags (see ``CAPTION_TAGS``).
     """
     png_path = Path(png_path)
-    data, bounds, crs, tags = [], None, None, {}
-    for panel in panels:
-        with rasterio.open(panel.cog_path) as src:
-            if crs is None:
-                bounds, crs, tags = tuple(src.bounds), src.crs, src.tags()
-                _check_readable(panel.cog_path, crs, tags)
-            shrink = max(src.width / max_px, src.height / max_px, 1.0)
-            out_shape = (max(int(src.height / shrink), 1), max(int(src.width / shrink), 1))
-            values = src.read(panel.band, out_shape=out_shape, masked=True)
-            colours = src.colormap(panel.band) if isinstance(panel, FlagPanel) else {}
-            grid = (src.height, src.width)
-        overlay = None
-        if isinstance(panel, RampPanel) and panel.overlay is not None:
-            overlay = _read_overlay(panel.overlay, grid, out_shape)
-        data.append(PanelData(panel, values, colours, overlay))
+    with rasterio.open(panels[0].cog_path) as src:
+        bounds, crs, tags = tuple(src.bounds), src.crs, src.tags()
+        _check_readable(panels[0].cog_path, crs, tags)
+        grid, out_shape = (src.height, src.width), overview_shape(src, max_px)
+    data = [_read_panel(panel, grid, out_shape) for panel in panels]
     left, bottom, right, top = bounds
     epsg = crs.to_epsg()
     crs_text = f"EPSG:{epsg}" if epsg else crs.to_string()
@@ -190,8 +182,42 @@ def write_quicklook(
         data, title=title, bounds=bounds, crs_text=crs_text, tags=tags,
         north_angle_deg=grid_north_angle_deg(crs, (left + right) / 2, (bottom + top) / 2))
     with atomic_path(png_path) as tmp:
+        # the layout runs in the draw that finds the tight box; matplotlib turns it off for
+        # the draw that renders (checked by the tests: one layout pass per quicklook)
         fig.savefig(tmp, format="png", bbox_inches="tight")
     return png_path
+
+
+def overview_shape(src: rasterio.io.DatasetReader, max_px: int) -> tuple[int, int]:
+    """(rows, cols) to read ``src`` at for a picture at most ``max_px`` across: its own
+    shape if that fits, else the shape of its finest overview that fits (GDAL then hands
+    over the overview's pixels as stored), else ``max_px`` across (GDAL reads the nearest
+    overview and resamples it)."""
+    if max(src.height, src.width) <= max_px:
+        return src.height, src.width
+    for factor in sorted(src.overviews(1)):
+        # GDAL rounds an overview's size up (DIV_ROUND_UP in its overview builders)
+        shape = (-(-src.height // factor), -(-src.width // factor))
+        if max(shape) <= max_px:
+            return shape
+    shrink = max(src.height, src.width) / max_px
+    return max(int(src.height / shrink), 1), max(int(src.width / shrink), 1)
+
+
+def _read_panel(panel: RampPanel | FlagPanel, grid: tuple[int, int],
+                out_shape: tuple[int, int]) -> PanelData:
+    """A panel's band (and a ramp panel's overlay) at ``out_shape``, refused unless its
+    raster has the quicklook's ``grid`` shape."""
+    with rasterio.open(panel.cog_path) as src:
+        _check_grid(panel.cog_path, src, grid)
+        values = src.read(panel.band, out_shape=out_shape, masked=True)
+        colours = src.colormap(panel.band) if isinstance(panel, FlagPanel) else {}
+    overlay = None
+    if isinstance(panel, RampPanel) and panel.overlay is not None:
+        with rasterio.open(panel.overlay.cog_path) as src:
+            _check_grid(panel.overlay.cog_path, src, grid)
+            overlay = src.read(panel.overlay.band, out_shape=out_shape)
+    return PanelData(panel, values, colours, overlay)
 
 
 def _check_readable(path: Path, crs: CRS | None, tags: Mapping[str, str]) -> None:
@@ -204,15 +230,11 @@ def _check_readable(path: Path, crs: CRS | None, tags: Mapping[str, str]) -> Non
                          "write it with floodkd.predict.write_scenario_maps")
 
 
-def _read_overlay(overlay: ClassOverlay, grid: tuple[int, int],
-                  out_shape: tuple[int, int]) -> np.ndarray:
-    """The overlay's band at ``out_shape``, refused unless it has the panel's ``grid`` shape."""
-    with rasterio.open(overlay.cog_path) as src:
-        if (src.height, src.width) != grid:
-            raise InputError(overlay.cog_path, f"is {src.height} x {src.width} px, the map it "
-                             f"overlays {grid[0]} x {grid[1]} px",
-                             "write both with floodkd.predict.write_scenario_maps")
-        return src.read(overlay.band, out_shape=out_shape)
+def _check_grid(path: Path, src: rasterio.io.DatasetReader, grid: tuple[int, int]) -> None:
+    if (src.height, src.width) != grid:
+        raise InputError(path, f"is {src.height} x {src.width} px, the map it "
+                         f"overlays {grid[0]} x {grid[1]} px",
+                         "write both with floodkd.predict.write_scenario_maps")
 
 
 def _draw_ramp(fig: Figure, ax, data: PanelData,

@@ -33,17 +33,24 @@ __all__ = [
 MOMENT_NAMES = ("mean_p", "mean_p_squared", "mean_entropy_nats")
 
 
-
 def binary_entropy(p: np.ndarray) -> np.ndarray:
     """Entropy in nats of a Bernoulli(p) outcome, elementwise; 0 at p = 0 and p = 1.
 
-    ``scipy.special.entr`` (-x log x, 0 at 0) in two passes instead of clipped logs: this
-    runs over every sample of every tile.
+    ``scipy.special.entr`` (-x log x, 0 at 0) of p and of 1 - p instead of clipped logs:
+    this runs over every sample of every tile.
     """
-    p = np.clip(np.asarray(p, dtype=np.float64), 0.0, 1.0)
-    entropy = entr(p)
-    entropy += entr(1.0 - p)
-    return entropy
+    p = np.array(p, dtype=np.float64)  # a copy the maths may overwrite
+    return _binary_entropy_into(p, np.empty_like(p))
+
+
+def _binary_entropy_into(p: np.ndarray, out: np.ndarray) -> np.ndarray:
+    """H(p) of float64 ``p`` into ``out`` (same shape), with ``p`` as the only scratch: it
+    is overwritten. No other array is allocated."""
+    np.clip(p, 0.0, 1.0, out=p)
+    entr(p, out=out)
+    np.subtract(1.0, p, out=p)
+    out += entr(p, out=p)
+    return out
 
 
 @dataclass(frozen=True)
@@ -58,7 +65,8 @@ class UncertaintyMaps:
 
 def tile_moments(samples: np.ndarray) -> np.ndarray:
     """(3, h, w) moments of (S, h, w) probability samples in [0, 1]: mean p, mean p^2,
-    mean H(p). Sums in float64 straight from the samples' dtype, without a float64 copy."""
+    mean H(p). Sums in float64 straight from the samples' dtype, without a float64 copy of
+    the samples: besides the result, two (h, w) float64 buffers serve every sample."""
     samples = np.asarray(samples)
     if samples.ndim != 3 or samples.shape[0] < 1:
         raise ValueError(f"samples must be (S, h, w) with S >= 1, got shape {samples.shape}")
@@ -67,20 +75,27 @@ def tile_moments(samples: np.ndarray) -> np.ndarray:
     np.sum(samples, axis=0, dtype=np.float64, out=moments[0])
     np.einsum("shw,shw->hw", samples, samples, dtype=np.float64, out=moments[1])
     moments[2] = 0.0
+    p, entropy = np.empty(samples.shape[1:]), np.empty(samples.shape[1:])
     for sample in samples:  # one (h, w) sample at a time: no (S, h, w) temporaries
-        moments[2] += binary_entropy(sample)
+        p[...] = sample
+        moments[2] += _binary_entropy_into(p, entropy)
     moments /= count
     return moments
 
 
 def statistics_from_moments(moments: np.ndarray) -> UncertaintyMaps:
-    """Probability, std, entropy and mutual information from (3, h, w) moments."""
+    """Probability, std, entropy and mutual information from (3, h, w) moments (left as
+    they are). Each map is computed in its own output array, with no other temporaries."""
     mean_p = np.clip(moments[0], 0.0, 1.0)
-    variance = np.maximum(moments[1] - np.square(mean_p), 0.0)
+    std = np.square(mean_p)
+    np.subtract(moments[1], std, out=std)
+    np.maximum(std, 0.0, out=std)  # the variance, which rounding can push below zero
+    np.sqrt(std, out=std)
     entropy = binary_entropy(mean_p)
     # rounding can push H(mean) - mean H a hair below zero where samples agree
-    mutual_information = np.maximum(entropy - moments[2], 0.0)
-    return UncertaintyMaps(mean_p, np.sqrt(variance), entropy, mutual_information)
+    mutual_information = np.subtract(entropy, moments[2])
+    np.maximum(mutual_information, 0.0, out=mutual_information)
+    return UncertaintyMaps(mean_p, std, entropy, mutual_information)
 
 
 def sample_statistics(samples: np.ndarray) -> UncertaintyMaps:
