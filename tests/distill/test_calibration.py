@@ -132,3 +132,20 @@ def test_water_probability_is_the_softmax_without_calibration():
     torch.testing.assert_close(water_probability(logits), torch.softmax(logits, -1)[..., 1])
     torch.testing.assert_close(water_probability(logits, 2.0, 0.0),
                                torch.softmax(logits / 2.0, -1)[..., 1])
+
+
+def test_confidently_wrong_pixels_still_pull_the_temperature_up():
+    # every margin is +-40 (P = 0 or 1 in float64) and a fifth of the water calls are dry:
+    # only a fit in log space feels those pixels and softens P at +40 to about 0.8
+    generator = torch.Generator().manual_seed(0)
+    labels = torch.randint(0, 2, (2000,), generator=generator)
+    margin = torch.where(labels == 1, 40.0, -40.0)
+    wrong = (torch.rand(2000, generator=generator) < 0.2) & (labels == 0)
+    margin[wrong] = 40.0
+    logits = torch.stack([torch.zeros_like(margin), margin], -1)[None].repeat(2, 1, 1)
+    calibration = fit_calibration(logits, labels)
+    assert calibration.temperature > 2.0
+    raw = water_probability(logits).mean(0).numpy()
+    fitted = water_probability(logits, calibration.temperature, calibration.bias).mean(0)
+    after = expected_calibration_error(fitted.numpy(), labels.numpy())
+    assert after < 0.02 < expected_calibration_error(raw, labels.numpy())

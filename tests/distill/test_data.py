@@ -9,9 +9,11 @@ import torch
 from floodkd.distill import data as data_module
 from floodkd.distill.data import (
     LABEL_NODATA,
+    SPATIAL_KEYS,
     CubeTileDataset,
     augment_batch,
     calibration_holdout,
+    collate,
     cube_pass_land_level_db,
     holdout_mask,
     label_class_counts,
@@ -236,6 +238,15 @@ def test_visible_pixels_hide_labels_and_radar_outside_the_mask(synthetic_region)
         assert torch.equal(masked[index]["radar_valid"], full[index]["radar_valid"] & inside)
         assert torch.equal(masked[index]["visible"][in_tile], inside[in_tile])
         assert full[index]["visible"].all()
+        # every entry laid out on the tile's pixels moves with augmentation
+        grid_keys = {key for key, value in masked[index].items()
+                     if torch.is_tensor(value) and tuple(value.shape[-2:]) == size}
+        assert grid_keys <= set(SPATIAL_KEYS), grid_keys - set(SPATIAL_KEYS)
+    # after a flip or rotation the hidden pixels are still the unlabelled, radar-less ones
+    batch = augment_batch(collate([masked[i] for i in range(len(samples))]),
+                          torch.Generator().manual_seed(0))
+    assert (batch["label"][~batch["visible"]] == LABEL_NODATA).all()
+    assert not batch["radar_valid"][~batch["visible"]].any()
     hidden_radar = [(full[i]["radar_valid"] & ~masked[i]["radar_valid"]).any()
                     for i in range(len(samples))]
     assert any(hidden_radar)  # the check above saw radar to hide

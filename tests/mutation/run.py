@@ -84,9 +84,9 @@ MUTATIONS = [
     Mutation("calibration fit counts unlabelled pixels", CALIBRATION,
              "keep = labels_t != IGNORE_LABEL", "keep = labels_t >= 0", T_CALIBRATION),
     Mutation("calibration fit on the members' mean margin, not their mean P", CALIBRATION,
-             "prob = water_probability(logits_t, log_t.exp(), bias).mean(0)",
-             "prob = torch.sigmoid(((logits_t[..., 1] - logits_t[..., 0]) / log_t.exp()"
-             " + bias).mean(0))", T_CALIBRATION),
+             "margin = logits_t[..., 1] - logits_t[..., 0]",
+             "margin = (logits_t[..., 1] - logits_t[..., 0]).mean(0, keepdim=True)",
+             T_CALIBRATION),
     Mutation("ECE bins not weighted by their pixels", CALIBRATION,
              "return float((counts[filled] / prob.size * gap).sum())",
              "return float(gap.mean())", T_CALIBRATION),

@@ -65,10 +65,17 @@ def fit_calibration(logits: torch.Tensor | np.ndarray, labels: torch.Tensor | np
     optimiser = torch.optim.LBFGS([log_t, bias], lr=0.5, max_iter=max_iter,
                                   line_search_fn="strong_wolfe")
 
+    margin = logits_t[..., 1] - logits_t[..., 0]
+    log_members = float(np.log(margin.shape[0]))
+
     def closure() -> torch.Tensor:
         optimiser.zero_grad()
-        prob = water_probability(logits_t, log_t.exp(), bias).mean(0)
-        loss = F.binary_cross_entropy(prob.clamp(1e-12, 1 - 1e-12), is_water)
+        # the NLL of the members' mean P in log space: a clamped P would give a confidently
+        # wrong pixel (|margin / T| > ~37) a constant loss and no pull on T
+        z = margin / log_t.exp() + bias
+        log_p = torch.logsumexp(F.logsigmoid(z), 0) - log_members
+        log_q = torch.logsumexp(F.logsigmoid(-z), 0) - log_members
+        loss = -(is_water * log_p + (1 - is_water) * log_q).mean()
         loss.backward()
         return loss
 

@@ -446,7 +446,7 @@ def _pad(image: np.ndarray, pad: tuple, value: float) -> np.ndarray:
 
 
 # batch entries laid out on the pixel grid (last two dims y, x): augmentation moves them together
-SPATIAL_KEYS = ("teacher_image", "radar_valid", "student_image", "label", "valid")
+SPATIAL_KEYS = ("teacher_image", "radar_valid", "student_image", "label", "valid", "visible")
 
 
 def augment_batch(batch: dict[str, torch.Tensor],
