@@ -202,7 +202,7 @@ def test_overlay_draws_sea_and_reference_water_over_the_ramp_with_legend_entries
 def test_an_overlay_of_another_grid_is_refused(rasters, tmp_path):
     prob_path, _ = rasters
     other = _write(tmp_path / "other.tif", np.zeros((20, 30), "uint8"), nodata=255)
-    with pytest.raises(InputError, match="other.tif.*20 x 30 px, the map it overlays 200 x 300"):
+    with pytest.raises(InputError, match="other.tif.*20 x 30 px, the quicklook's first map 200"):
         write_quicklook(tmp_path / "q.png", [RampPanel(
             prob_path, 1, "P", (0.0, 1.0), RAMP, ClassOverlay(other, 1, WATER))], title="t")
     assert not (tmp_path / "q.png").exists()

@@ -12,6 +12,8 @@ checkpoint holdout:
         settings=holdout_settings,
     log:
         f"{RESULTS}/logs/{{region}}/holdout.log",
+    benchmark:
+        f"{BENCHMARKS}/{{region}}/holdout.tsv"
     message:
         "Fixing the held-out period of {wildcards.region}"
     shell:

@@ -277,7 +277,7 @@ def _water_level_model(
 ) -> tuple[hydro.WaterLevelModel, pd.Timestamp | None]:
     """The region's tides and surges, and (target only) the pass its labels are drawn on.
 
-    Source: surges near half its radar passes (all those at higher tide; a labelled
+    Source: surges near half its radar passes (drawn from the higher-tide half; a labelled
     archive is collected where floods are, as mapping programmes label the passes that saw
     one) and near two optical dates, so that the teacher's labelled passes show land
     flooded, plus random ones. Target: what the record of a data-sparse coast holds

@@ -166,7 +166,8 @@ def labelled_pixels(cube: xr.Dataset, tiles: pd.DataFrame, time_ok: np.ndarray) 
 
 def calibration_holdout(labelled: np.ndarray, fraction: float, block_px: int,
                         seed: int = 0) -> np.ndarray:
-    """(y, x) bool: the labelled pixels kept out of training to fit the temperature on.
+    """(y, x) bool: pixels of ``labelled`` (a pool: the labelled pixels, or the area) kept out
+    of training to fit the calibration (temperature and water bias) on.
 
     Spatially blocked, so held-out pixels are not the immediate neighbours of training
     pixels (which would make the fit as over-confident as the training set): the grid is

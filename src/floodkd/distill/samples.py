@@ -21,7 +21,7 @@ from floodkd.distill.data import (
 )
 from floodkd.distill.loop import class_weights_from_counts, sample_counts
 
-__all__ = ["teacher_samples", "TargetSamples", "target_samples", "tile_area",
+__all__ = ["teacher_samples", "TargetSamples", "target_samples", "whole_blocks", "tile_area",
            "calibration_pairs", "source_samples",
            "held_out_start"]
 
@@ -85,10 +85,12 @@ def target_samples(region: RegionData, held_out: np.ndarray, calibration_fractio
     pool = region.tiles[region.tiles["split"].isin(["train", "val"])]
     labelled_area = labelled_pixels(region.cube, pool, usable)
     pool_area = tile_area(pool, labelled_area.shape)
-    calibration_pixels = (
-        calibration_holdout(labelled_area, calibration_fraction, block_px, seed)
-        | calibration_holdout(pool_area & ~labelled_area, calibration_area_fraction, block_px,
-                              seed + 1))
+    held = (calibration_holdout(labelled_area, calibration_fraction, block_px, seed)
+            | calibration_holdout(pool_area & ~labelled_area, calibration_area_fraction,
+                                  block_px, seed + 1))
+    # each chosen block is hidden whole (labelled or not), so no training pixel borders a
+    # calibration pixel inside a block
+    calibration_pixels = whole_blocks(held, block_px) & pool_area
     counts = label_class_counts(region.cube, region.tiles, ~calibration_pixels)
     calibration_counts = label_class_counts(region.cube, region.tiles, calibration_pixels)
     labelled = counts.sum(-1)
@@ -107,6 +109,16 @@ def target_samples(region: RegionData, held_out: np.ndarray, calibration_fractio
                                       max_calibration_pairs, seed),
         calibration_pixels=calibration_pixels,
     )
+
+
+def whole_blocks(mask: np.ndarray, block_px: int) -> np.ndarray:
+    """(y, x) bool: every ``block_px`` square of the grid that holds a pixel of ``mask``."""
+    rows, cols = mask.shape
+    n_rows, n_cols = -(-rows // block_px), -(-cols // block_px)
+    padded = np.zeros((n_rows * block_px, n_cols * block_px), dtype=bool)
+    padded[:rows, :cols] = mask
+    touched = padded.reshape(n_rows, block_px, n_cols, block_px).any((1, 3))
+    return np.repeat(np.repeat(touched, block_px, 0), block_px, 1)[:rows, :cols]
 
 
 def tile_area(tiles, shape: tuple[int, int]) -> np.ndarray:

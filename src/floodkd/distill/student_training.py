@@ -425,8 +425,9 @@ def _check_teacher_cutoff(teacher_meta: dict[str, Any], teacher_path: str | Path
                     "after %s, this region's held-out start (the workflow trains it with one)",
                     teacher_path, start)
     elif np.datetime64(trained_before, "s") > np.datetime64(start, "s"):
-        raise InputError(teacher_path, f"the teacher trained on passes up to {trained_before}, "
-                         f"after this region's held-out period starts ({start})",
+        raise InputError(teacher_path, f"the teacher trained on passes before "
+                         f"{trained_before}, after this region's held-out period starts "
+                         f"({np.datetime64(start, 's')})",
                          "retrain it with `floodkd train-teacher --holdout "
                          "results/<region>/holdout.json` (the workflow does)")
 

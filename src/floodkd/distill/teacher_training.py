@@ -128,6 +128,11 @@ def train_teacher(config: dict[str, Any], out_dir: str | Path,
                                         settings.sample_cache_mb))
         train_counts.append(sample_counts(counts, train_pairs))
     train_set, val_set = ConcatDataset(train_sets), ConcatDataset(val_sets)
+    if len(train_set) == 0 and train_before is not None:
+        raise InputError(regions[0].cube_path, "no labelled radar pass of the source regions "
+                         f"{sources} before {train_before}, where the target regions' held-out "
+                         "periods start", "add earlier labelled source passes, or lower "
+                         "training.holdout_fraction so the targets hold out less")
     if len(train_set) == 0:
         raise InputError(regions[0].cube_path, "no labelled radar pass on any train tile of "
                          f"the source regions {sources}",

@@ -232,8 +232,8 @@ def _check_readable(path: Path, crs: CRS | None, tags: Mapping[str, str]) -> Non
 
 def _check_grid(path: Path, src: rasterio.io.DatasetReader, grid: tuple[int, int]) -> None:
     if (src.height, src.width) != grid:
-        raise InputError(path, f"is {src.height} x {src.width} px, the map it "
-                         f"overlays {grid[0]} x {grid[1]} px",
+        raise InputError(path, f"is {src.height} x {src.width} px, the quicklook's first "
+                         f"map {grid[0]} x {grid[1]} px",
                          "write both with floodkd.predict.write_scenario_maps")
 
 

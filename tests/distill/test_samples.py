@@ -1,0 +1,31 @@
+"""The calibration hold-out of a target region: whole spatial blocks, hidden from training."""
+
+from __future__ import annotations
+
+import numpy as np
+
+from floodkd.distill.data import open_region
+from floodkd.distill.samples import target_samples, tile_area, whole_blocks
+
+
+def test_whole_blocks_covers_every_block_a_pixel_falls_in():
+    mask = np.zeros((5, 7), dtype=bool)
+    mask[0, 0] = mask[4, 6] = True
+    blocks = whole_blocks(mask, 4)
+    expected = np.zeros((5, 7), dtype=bool)
+    expected[:4, :4] = True  # the block of (0, 0)
+    expected[4:, 4:] = True  # the clipped corner block of (4, 6)
+    assert np.array_equal(blocks, expected)
+
+
+def test_the_calibration_area_is_whole_blocks_of_the_train_and_val_tiles(synthetic_region):
+    region = open_region(synthetic_region.results_dir, synthetic_region.name,
+                         ["label", "radar_present"])
+    held_out = np.zeros(region.cube.sizes["time"], dtype=bool)
+    samples = target_samples(region, held_out, calibration_fraction=0.3, block_px=8,
+                             calibration_area_fraction=0.2)
+    hidden = samples.calibration_pixels
+    pool = tile_area(region.tiles[region.tiles["split"].isin(["train", "val"])], hidden.shape)
+    assert hidden.any() and not (hidden & ~pool).any()
+    # labelled or not, every pixel of a chosen block inside the pool is hidden
+    assert np.array_equal(hidden, whole_blocks(hidden, 8) & pool)
