@@ -58,6 +58,8 @@ TERRAIN_VARIABLES = ("elevation_m", "hand_m", "coast_distance_m")
 RADAR_VARIABLES = ("vv_db", "vh_db")
 # modality of the student's presence vector -> its per-time presence flag in the cube
 PRESENCE_FLAGS = {modality: f"{modality}_present" for modality in MODALITIES}
+# the cube variables the student is made of (no radar, no labels)
+STUDENT_VARIABLES = (*STUDENT_CHANNELS, *PRESENCE_FLAGS.values(), "gauge_history_m")
 TILE_COLUMNS = ("tile_id", "row_off", "col_off", "height", "width", "split")
 # a pass's land level is taken from at most this many pixels (a regular subsample of a
 # larger region): a median of millions of pixels is as good as one of all, and memory stays
@@ -358,8 +360,8 @@ def read_window(
     cube: xr.Dataset, t: int, row_off: int, col_off: int, height: int, width: int
 ) -> xr.Dataset:
     """The variables a sample needs, for one time and pixel window, loaded into memory."""
-    wanted = [name for name in (*RADAR_VARIABLES, "radar_present", *STUDENT_CHANNELS,
-                                *PRESENCE_FLAGS.values(), "gauge_history_m", "label")
+    wanted = [name for name in (*RADAR_VARIABLES, "radar_present", *STUDENT_VARIABLES,
+                                "label")
               if name in cube.variables]
     part = cube[wanted].isel(y=slice(row_off, row_off + height), x=slice(col_off, col_off + width))
     if "time" in part.dims:
