@@ -101,6 +101,19 @@ def test_label_255_preserved_and_padding(synthetic_region):
     assert item["student_image"].shape[-2:] == (24, 24)
 
 
+def test_the_teachers_samples_are_the_full_ones_without_the_students_inputs(synthetic_region):
+    full, data = _dataset(synthetic_region)
+    teacher = CubeTileDataset(data.cube_path, data.tiles, full.samples, full.size,
+                              student=False)
+    for index in range(len(full)):
+        expected = {key: value for key, value in full[index].items()
+                    if key not in ("student_image", "presence", "gauge_history")}
+        item = teacher[index]
+        assert item.keys() == expected.keys()
+        for key, value in expected.items():
+            assert torch.equal(item[key], value), key
+
+
 def test_samples_skip_times_without_inputs(synthetic_region):
     dataset, data = _dataset(synthetic_region, splits=("train", "val"))
     n_tiles = int(data.tiles.split.isin(["train", "val"]).sum())

@@ -58,8 +58,9 @@ TERRAIN_VARIABLES = ("elevation_m", "hand_m", "coast_distance_m")
 RADAR_VARIABLES = ("vv_db", "vh_db")
 # modality of the student's presence vector -> its per-time presence flag in the cube
 PRESENCE_FLAGS = {modality: f"{modality}_present" for modality in MODALITIES}
-# the cube variables the student is made of (no radar, no labels)
+# the cube variables the student is made of (no radar, no labels), and the teacher's
 STUDENT_VARIABLES = (*STUDENT_CHANNELS, *PRESENCE_FLAGS.values(), "gauge_history_m")
+TEACHER_VARIABLES = (*RADAR_VARIABLES, "radar_present", "label")
 TILE_COLUMNS = ("tile_id", "row_off", "col_off", "height", "width", "split")
 # a pass's land level is taken from at most this many pixels (a regular subsample of a
 # larger region): a median of millions of pixels is as good as one of all, and memory stays
@@ -279,6 +280,8 @@ class CubeTileDataset(Dataset):
     validity (so the teacher's targets) only where it is True, and each item's ``visible``
     (H, W) says where: the calibration hold-out is hidden from training this way, and kept
     alone to fit on. Without it every pixel is visible.
+    ``student`` False (the teacher's training) reads and returns only the radar and the
+    labels: no ``student_image``, ``presence`` or ``gauge_history``, a third of the bytes.
     The store is opened on first use in each worker, never pickled with the dataset.
     When all samples fit in ``cache_mb`` they are kept after their first read, so later
     epochs of a small region cost no I/O; a large region is always read lazily.
@@ -293,8 +296,10 @@ class CubeTileDataset(Dataset):
         cache_mb: float = 0.0,
         label_tiles: Sequence[int] | None = None,
         visible_pixels: np.ndarray | None = None,
+        student: bool = True,
     ):
         self.cube_path = Path(cube_path)
+        self.student = student
         # tile positions whose labels the model may see; None: all (others read as 255)
         self.label_tiles = None if label_tiles is None else {int(p) for p in label_tiles}
         self.visible_pixels = (None if visible_pixels is None
@@ -303,7 +308,8 @@ class CubeTileDataset(Dataset):
         self.samples = list(samples)
         self.size = size
         # float32 planes per sample: teacher + student images, label (int64 = 2 planes), masks
-        sample_bytes = (len(TEACHER_CHANNELS) + len(STUDENT_CHANNELS) + 4) * size[0] * size[1] * 4
+        planes = len(TEACHER_CHANNELS) + (len(STUDENT_CHANNELS) if student else 0) + 4
+        sample_bytes = planes * size[0] * size[1] * 4
         self._cache: dict[int, dict[str, torch.Tensor]] | None = (
             {} if len(self.samples) * sample_bytes <= cache_mb * 2**20 else None)
         self._cube: xr.Dataset | None = None
@@ -339,9 +345,10 @@ class CubeTileDataset(Dataset):
             return self._cache[index]
         tile_pos, t = self.samples[index]
         row_off, col_off, height, width = (int(v) for v in self.windows[tile_pos])
-        window = read_window(self.cube, t, row_off, col_off, height, width)
+        window = read_window(self.cube, t, row_off, col_off, height, width,
+                             None if self.student else TEACHER_VARIABLES)
         sample = sample_tensors(window, self.size, (row_off, col_off, height, width), t,
-                                self._land_level(t))
+                                self._land_level(t), student=self.student)
         if self.label_tiles is not None and tile_pos not in self.label_tiles:
             sample["label"] = torch.full_like(sample["label"], LABEL_NODATA)
         visible = torch.ones_like(sample["valid"])
@@ -357,12 +364,13 @@ class CubeTileDataset(Dataset):
 
 
 def read_window(
-    cube: xr.Dataset, t: int, row_off: int, col_off: int, height: int, width: int
+    cube: xr.Dataset, t: int, row_off: int, col_off: int, height: int, width: int,
+    variables: Sequence[str] | None = None,
 ) -> xr.Dataset:
-    """The variables a sample needs, for one time and pixel window, loaded into memory."""
-    wanted = [name for name in (*RADAR_VARIABLES, "radar_present", *STUDENT_VARIABLES,
-                                "label")
-              if name in cube.variables]
+    """The ``variables`` (default: all a sample may need) the cube has, for one time and
+    pixel window, loaded into memory."""
+    variables = (*TEACHER_VARIABLES, *STUDENT_VARIABLES) if variables is None else variables
+    wanted = [name for name in variables if name in cube.variables]
     part = cube[wanted].isel(y=slice(row_off, row_off + height), x=slice(col_off, col_off + width))
     if "time" in part.dims:
         part = part.isel(time=t)
@@ -375,9 +383,10 @@ def _flag(window: xr.Dataset, name: str) -> bool:
 
 def sample_tensors(
     window: xr.Dataset, size: tuple[int, int], bounds: tuple[int, int, int, int], t: int,
-    land_level_db: tuple[float, float] | None = None,
+    land_level_db: tuple[float, float] | None = None, student: bool = True,
 ) -> dict[str, torch.Tensor]:
-    """Turn one loaded window into the model inputs (see ``CubeTileDataset``), padded to size.
+    """Turn one loaded window into the model inputs (see ``CubeTileDataset``), padded to size;
+    with ``student`` False, the teacher's only (radar, labels, masks).
 
     ``land_level_db`` is the window's pass's ``cube_pass_land_level_db``; without it (the
     student's paths, which read no radar) the sample has no ``teacher_image`` nor
@@ -396,6 +405,25 @@ def sample_tensors(
                        np.zeros((len(TEACHER_CHANNELS), height, width), dtype=np.float32))
         teacher_inputs = {"teacher_image": torch.from_numpy(_pad(radar_image, pad, 0.0)),
                           "land_level_db": torch.tensor(land_level_db, dtype=torch.float32)}
+    student_inputs = student_tensors(window, pad) if student else {}
+    if "label" in window:
+        label = window["label"].values.astype(np.int64)
+    else:
+        label = np.full((height, width), LABEL_NODATA, dtype=np.int64)
+    return {
+        **teacher_inputs,
+        "radar_present": torch.tensor(float(radar)),
+        "radar_valid": torch.from_numpy(np.pad(radar_valid, pad)),
+        **student_inputs,
+        "label": torch.from_numpy(np.pad(label, pad, constant_values=LABEL_NODATA)),
+        "valid": torch.from_numpy(np.pad(np.ones((height, width), bool), pad)),
+        "window": torch.tensor(bounds, dtype=torch.int64),
+        "time_index": torch.tensor(t, dtype=torch.int64),
+    }
+
+
+def student_tensors(window: xr.Dataset, pad: tuple) -> dict[str, torch.Tensor]:
+    """``student_image``, ``presence`` and ``gauge_history`` of one loaded window."""
     presence = {m: _flag(window, flag) for m, flag in PRESENCE_FLAGS.items()}
     # water_depth_m is derived by student_image; a variable the cube lacks leaves its
     # modality absent (zeroed) rather than failing
@@ -408,22 +436,10 @@ def sample_tensors(
         history = window["gauge_history_m"].values.astype(np.float32)
     else:
         history = np.full((1, 1), np.nan, dtype=np.float32)
-    if "label" in window:
-        label = window["label"].values.astype(np.int64)
-    else:
-        label = np.full((height, width), LABEL_NODATA, dtype=np.int64)
-    return {
-        **teacher_inputs,
-        "radar_present": torch.tensor(float(radar)),
-        "radar_valid": torch.from_numpy(np.pad(radar_valid, pad)),
-        "student_image": torch.from_numpy(_pad(np.asarray(image, dtype=np.float32), pad, 0.0)),
-        "presence": torch.from_numpy(presence_vector(presence)),
-        "gauge_history": torch.from_numpy(history),
-        "label": torch.from_numpy(np.pad(label, pad, constant_values=LABEL_NODATA)),
-        "valid": torch.from_numpy(np.pad(np.ones((height, width), bool), pad)),
-        "window": torch.tensor(bounds, dtype=torch.int64),
-        "time_index": torch.tensor(t, dtype=torch.int64),
-    }
+    return {"student_image": torch.from_numpy(_pad(np.asarray(image, dtype=np.float32), pad,
+                                                   0.0)),
+            "presence": torch.from_numpy(presence_vector(presence)),
+            "gauge_history": torch.from_numpy(history)}
 
 
 def collate(samples: list[dict[str, torch.Tensor]]) -> dict[str, torch.Tensor]:

@@ -125,7 +125,7 @@ def train_teacher(config: dict[str, Any], out_dir: str | Path,
         train_pairs, val_pairs = teacher_samples(region.tiles, radar, counts.sum(-1), held)
         for samples, sets in ((train_pairs, train_sets), (val_pairs, val_sets)):
             sets.append(CubeTileDataset(region.cube_path, region.tiles, samples, size,
-                                        settings.sample_cache_mb))
+                                        settings.sample_cache_mb, student=False))
         train_counts.append(sample_counts(counts, train_pairs))
     train_set, val_set = ConcatDataset(train_sets), ConcatDataset(val_sets)
     if len(train_set) == 0 and train_before is not None:
