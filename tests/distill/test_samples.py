@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from floodkd.distill.data import open_region
+from floodkd.distill.data import calibration_holdout, labelled_pixels, open_region
 from floodkd.distill.samples import target_samples, tile_area, whole_blocks
 
 
@@ -18,14 +18,20 @@ def test_whole_blocks_covers_every_block_a_pixel_falls_in():
     assert np.array_equal(blocks, expected)
 
 
-def test_the_calibration_area_is_whole_blocks_of_the_train_and_val_tiles(synthetic_region):
+def test_the_calibration_area_is_whole_blocks_less_the_labels_kept_to_train(synthetic_region):
     region = open_region(synthetic_region.results_dir, synthetic_region.name,
                          ["label", "radar_present"])
     held_out = np.zeros(region.cube.sizes["time"], dtype=bool)
+    pool = tile_area(region.tiles[region.tiles["split"].isin(["train", "val"])],
+                     (region.cube.sizes["y"], region.cube.sizes["x"]))
+    labelled = labelled_pixels(region.cube, region.tiles[
+        region.tiles["split"].isin(["train", "val"])], ~held_out)
     samples = target_samples(region, held_out, calibration_fraction=0.3, block_px=8,
                              calibration_area_fraction=0.2)
     hidden = samples.calibration_pixels
-    pool = tile_area(region.tiles[region.tiles["split"].isin(["train", "val"])], hidden.shape)
     assert hidden.any() and not (hidden & ~pool).any()
-    # labelled or not, every pixel of a chosen block inside the pool is hidden
-    assert np.array_equal(hidden, whole_blocks(hidden, 8) & pool)
+    # every unlabelled pixel of a chosen block inside the pool is hidden ...
+    blocks = whole_blocks(hidden, 8) & pool
+    assert np.array_equal(hidden & ~labelled, blocks & ~labelled)
+    # ... and the labels held out are those calibration_fraction chose, no more
+    assert np.array_equal(hidden & labelled, calibration_holdout(labelled, 0.3, 8, 0))

@@ -85,12 +85,14 @@ def target_samples(region: RegionData, held_out: np.ndarray, calibration_fractio
     pool = region.tiles[region.tiles["split"].isin(["train", "val"])]
     labelled_area = labelled_pixels(region.cube, pool, usable)
     pool_area = tile_area(pool, labelled_area.shape)
-    held = (calibration_holdout(labelled_area, calibration_fraction, block_px, seed)
-            | calibration_holdout(pool_area & ~labelled_area, calibration_area_fraction,
-                                  block_px, seed + 1))
-    # each chosen block is hidden whole (labelled or not), so no training pixel borders a
-    # calibration pixel inside a block
-    calibration_pixels = whole_blocks(held, block_px) & pool_area
+    held_labels = calibration_holdout(labelled_area, calibration_fraction, block_px, seed)
+    held_area = calibration_holdout(pool_area & ~labelled_area, calibration_area_fraction,
+                                    block_px, seed + 1)
+    # the rest of each chosen block is hidden too, so no pixel the teacher's targets reach
+    # in training borders a calibration pixel inside a block; labelled pixels stay as
+    # calibration_fraction chose them (the labels are the scarcest data a target has)
+    unlabelled_blocks = whole_blocks(held_labels | held_area, block_px) & pool_area
+    calibration_pixels = held_labels | (unlabelled_blocks & ~labelled_area)
     counts = label_class_counts(region.cube, region.tiles, ~calibration_pixels)
     calibration_counts = label_class_counts(region.cube, region.tiles, calibration_pixels)
     labelled = counts.sum(-1)

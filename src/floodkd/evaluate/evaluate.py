@@ -64,8 +64,12 @@ from floodkd.evaluate.monotone import level_sweep, monotone_fraction, sweep_leve
 from floodkd.grid import RegionGrid
 from floodkd.models.checkpoint import load_checkpoint
 from floodkd.models.teacher import RadarTeacher
-from floodkd.predict.tiled import UNCERTAINTY_BANDS
-from floodkd.predict.uncertainty import MOMENT_NAMES, statistics_from_moments, tile_moments
+from floodkd.predict.uncertainty import (
+    MOMENT_NAMES,
+    UNCERTAINTY_BANDS,
+    statistics_from_moments,
+    tile_moments,
+)
 from floodkd.reference.water import REFERENCE, read_reference_raster
 from floodkd.settings import Settings, settings_from_config
 

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import numpy as np
-from scipy.stats import rankdata
 
 __all__ = ["binary_scores", "flood_scores", "reliability_bins", "uncertainty_error_auroc"]
 
@@ -67,6 +66,8 @@ def uncertainty_error_auroc(uncertainty: np.ndarray, wrong: np.ndarray) -> float
     n_neg = int(positive.size - n_pos)
     if n_pos == 0 or n_neg == 0:
         return float("nan")
+    from scipy.stats import rankdata  # 0.5 s to import: paid when scoring, not at start-up
+
     ranks = rankdata(score)
     u = ranks[positive].sum() - n_pos * (n_pos + 1) / 2.0
     return float(u / (n_pos * n_neg))

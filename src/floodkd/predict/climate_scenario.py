@@ -253,7 +253,7 @@ def climate_window_predictor(
 
 def uncertainty_bands(description: str) -> tuple:
     """The uncertainty COG's bands, their std saying what the samples span."""
-    from floodkd.predict.tiled import UNCERTAINTY_BANDS
+    from floodkd.predict.uncertainty import UNCERTAINTY_BANDS
 
     std, *rest = UNCERTAINTY_BANDS
     spans = f"ensemble members x MC dropout x {description}"

@@ -57,6 +57,7 @@ from floodkd.predict.style import (
 )
 from floodkd.predict.uncertainty import (
     MOMENT_NAMES,
+    UNCERTAINTY_BANDS,
     UncertaintyMaps,
     statistics_from_moments,
     tile_moments,
@@ -86,12 +87,6 @@ INPUT_FLAGS = {"optical_clear": 1, "gauge": 2, "gcm": 4, "terrain": 8, "radar": 
 
 PROBABILITY_BANDS = (
     BandSpec("flood_probability", "1", "calibrated probability of flooding (0..1)"),
-)
-UNCERTAINTY_BANDS = (
-    BandSpec("std", "1", "standard deviation of P(flood) over ensemble members x MC dropout"),
-    BandSpec("entropy", "nat", "predictive entropy of the mean P(flood), natural log"),
-    BandSpec("mutual_information", "nat",
-             "epistemic uncertainty: entropy of the mean minus mean entropy, natural log"),
 )
 # its own uint8 file: a GeoTIFF holds one data type, and flags are no floats
 INPUTS_USED_BANDS = (

@@ -20,6 +20,8 @@ from dataclasses import dataclass
 import numpy as np
 from scipy.special import entr
 
+from floodkd.predict.cog import BandSpec
+
 __all__ = [
     "binary_entropy",
     "UncertaintyMaps",
@@ -27,7 +29,16 @@ __all__ = [
     "tile_moments",
     "statistics_from_moments",
     "MOMENT_NAMES",
+    "UNCERTAINTY_BANDS",
 ]
+
+# the bands of a map's uncertainty COG, in order
+UNCERTAINTY_BANDS = (
+    BandSpec("std", "1", "standard deviation of P(flood) over ensemble members x MC dropout"),
+    BandSpec("entropy", "nat", "predictive entropy of the mean P(flood), natural log"),
+    BandSpec("mutual_information", "nat",
+             "epistemic uncertainty: entropy of the mean minus mean entropy, natural log"),
+)
 
 # the per-pixel quantities averaged over samples that tiles contribute (weighted) to a pixel
 MOMENT_NAMES = ("mean_p", "mean_p_squared", "mean_entropy_nats")
