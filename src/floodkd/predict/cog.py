@@ -17,7 +17,6 @@ from __future__ import annotations
 
 from collections.abc import Iterator, Mapping, Sequence
 from contextlib import ExitStack, contextmanager
-from dataclasses import dataclass
 from pathlib import Path
 from xml.sax.saxutils import escape, quoteattr
 
@@ -30,6 +29,7 @@ from rasterio.windows import Window as RioWindow
 from rio_cogeo.utils import get_maximum_overview_level
 
 from floodkd.atomic import atomic_path, scratch_dir
+from floodkd.predict.bands import BandSpec
 from floodkd.predict.style import hex_rgb
 
 __all__ = ["BandSpec", "NODATA", "BYTE_NODATA", "CogBandWriter", "cog_band_writer"]
@@ -41,18 +41,6 @@ COMPRESSION = "DEFLATE"
 PREDICTORS = {"float32": 3, "uint8": 2}
 VRT_TYPES = {"float32": "Float32", "uint8": "Byte"}
 MIN_VRT_OVERVIEW_PX = 128
-
-
-@dataclass(frozen=True)
-class BandSpec:
-    """One output band: its name (the band description), unit and overview resampling."""
-
-    name: str
-    unit: str
-    description: str
-    overview_resampling: str = "average"  # a rasterio Resampling name
-    scale: float = 1.0
-    offset: float = 0.0
 
 
 class CogBandWriter:

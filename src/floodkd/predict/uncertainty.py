@@ -20,7 +20,7 @@ from dataclasses import dataclass
 import numpy as np
 from scipy.special import entr
 
-from floodkd.predict.cog import BandSpec
+from floodkd.predict.bands import BandSpec
 
 __all__ = [
     "binary_entropy",
