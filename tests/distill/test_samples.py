@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import numpy as np
 
-from floodkd.distill.data import calibration_holdout, labelled_pixels, open_region
-from floodkd.distill.samples import target_samples, tile_area, whole_blocks
+from floodkd.distill.data import calibration_holdout, labelled_pixels, open_region, whole_blocks
+from floodkd.distill.samples import target_samples, tile_area
 
 
 def test_whole_blocks_covers_every_block_a_pixel_falls_in():

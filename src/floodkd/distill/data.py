@@ -43,6 +43,7 @@ __all__ = [
     "label_class_counts",
     "labelled_pixels",
     "calibration_holdout",
+    "whole_blocks",
     "holdout_mask",
     "select_samples",
     "padded_size",
@@ -167,6 +168,22 @@ def labelled_pixels(cube: xr.Dataset, tiles: pd.DataFrame, time_ok: np.ndarray) 
     return mask
 
 
+def block_counts(mask: np.ndarray, block_px: int) -> np.ndarray:
+    """(rows, cols) int: the pixels of ``mask`` in each ``block_px`` square of the grid (the
+    last row and column of squares clipped at the grid's edge)."""
+    n_rows, n_cols = -(-mask.shape[0] // block_px), -(-mask.shape[1] // block_px)
+    padded = np.zeros((n_rows * block_px, n_cols * block_px), dtype=bool)
+    padded[: mask.shape[0], : mask.shape[1]] = mask
+    return padded.reshape(n_rows, block_px, n_cols, block_px).sum((1, 3))
+
+
+def whole_blocks(mask: np.ndarray, block_px: int) -> np.ndarray:
+    """(y, x) bool: every ``block_px`` square of the grid that holds a pixel of ``mask``."""
+    touched = block_counts(mask, block_px) > 0
+    return np.repeat(np.repeat(touched, block_px, 0), block_px, 1)[: mask.shape[0],
+                                                                   : mask.shape[1]]
+
+
 def calibration_holdout(labelled: np.ndarray, fraction: float, block_px: int,
                         seed: int = 0) -> np.ndarray:
     """(y, x) bool: pixels of ``labelled`` (a pool: the labelled pixels, or the area) kept out
@@ -183,10 +200,9 @@ def calibration_holdout(labelled: np.ndarray, fraction: float, block_px: int,
     total = int(labelled.sum())
     if fraction <= 0 or total == 0:
         return held
-    n_rows, n_cols = -(-labelled.shape[0] // block_px), -(-labelled.shape[1] // block_px)
-    padded = np.zeros((n_rows * block_px, n_cols * block_px), dtype=bool)
-    padded[: labelled.shape[0], : labelled.shape[1]] = labelled
-    per_block = padded.reshape(n_rows, block_px, n_cols, block_px).sum((1, 3)).reshape(-1)
+    counts = block_counts(labelled, block_px)
+    n_cols = counts.shape[1]
+    per_block = counts.reshape(-1)
     blocks = np.flatnonzero(per_block)
     order = np.random.default_rng(seed).permutation(blocks)
     taken, chosen = 0, []

@@ -18,10 +18,11 @@ from floodkd.distill.data import (
     label_class_counts,
     labelled_pixels,
     select_samples,
+    whole_blocks,
 )
 from floodkd.distill.loop import class_weights_from_counts, sample_counts
 
-__all__ = ["teacher_samples", "TargetSamples", "target_samples", "whole_blocks", "tile_area",
+__all__ = ["teacher_samples", "TargetSamples", "target_samples", "tile_area",
            "calibration_pairs", "source_samples",
            "held_out_start"]
 
@@ -111,16 +112,6 @@ def target_samples(region: RegionData, held_out: np.ndarray, calibration_fractio
                                       max_calibration_pairs, seed),
         calibration_pixels=calibration_pixels,
     )
-
-
-def whole_blocks(mask: np.ndarray, block_px: int) -> np.ndarray:
-    """(y, x) bool: every ``block_px`` square of the grid that holds a pixel of ``mask``."""
-    rows, cols = mask.shape
-    n_rows, n_cols = -(-rows // block_px), -(-cols // block_px)
-    padded = np.zeros((n_rows * block_px, n_cols * block_px), dtype=bool)
-    padded[:rows, :cols] = mask
-    touched = padded.reshape(n_rows, block_px, n_cols, block_px).any((1, 3))
-    return np.repeat(np.repeat(touched, block_px, 0), block_px, 1)[:rows, :cols]
 
 
 def tile_area(tiles, shape: tuple[int, int]) -> np.ndarray:
