@@ -85,6 +85,28 @@ def test_hand_and_coast_distance():
     np.testing.assert_allclose(terrain.height_above_nearest_water(dry), 1.0)
 
 
+def test_spill_level_is_the_lowest_crest_between_a_cell_and_the_sea():
+    # sea | shore rising to 1 m | dike 3 m (a lower 2.5 m notch in it) | polder at 0.5 m
+    elevation = np.array([
+        [-1.0, 0.5, 1.0, 3.0, 0.5, 0.8],
+        [-1.0, 0.5, 1.0, 2.5, 0.5, np.nan],
+        [-1.0, 0.5, 1.0, 3.0, 0.5, 0.5],
+    ], dtype=np.float32)
+    spill = terrain.spill_level(elevation)
+    np.testing.assert_allclose(spill[:, :4], [[-1, 0.5, 1, 3], [-1, 0.5, 1, 2.5],
+                                              [-1, 0.5, 1, 3]])
+    # the whole polder fills through the notch, the lowest way in; its 0.8 m cell is higher
+    np.testing.assert_allclose(spill[:, 4], 2.5)
+    assert spill[0, 5] == 2.5 and spill[2, 5] == 2.5 and np.isnan(spill[1, 5])
+    # two dike cells touching at a corner leave no gap: water moves between 4-neighbours only
+    corner = np.array([[-1.0, 3.0, 0.0], [3.0, 0.2, 0.2]], dtype=np.float32)
+    corner[0, 2] = 0.2
+    assert terrain.spill_level(corner)[1, 1] == 3.0
+    # no sea in the region: the ground is the only bound
+    dry = np.array([[1.0, 2.0]], dtype=np.float32)
+    np.testing.assert_allclose(terrain.spill_level(dry), dry)
+
+
 def test_history_order_and_gaps():
     levels = np.arange(10, dtype=np.float32)[None, :]
     idx = gauges.hour_index(np.arange("2024-01-01T00", "2024-01-01T10", dtype="datetime64[h]"),
