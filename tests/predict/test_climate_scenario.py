@@ -121,7 +121,8 @@ def scenario_samples(toy, name: str) -> np.ndarray:
     predict = cs.climate_window_predictor(cube, cube.sizes["time"] - 1, ensemble, scenario,
                                           histories, weights, 2, 8)
     samples, flags = predict(0, 0, *grid.shape)
-    assert samples.shape == (2 * 2 * 4, *grid.shape)  # members x MC x draws
+    # 2 members x 1 dropout mask per draw (2 MC samples over 4 draws) x 4 draws
+    assert samples.shape == (2 * 1 * 4, *grid.shape)
     assert (flags & 2).all() and not (flags & 16).any()  # gauge yes, radar never
     return samples
 

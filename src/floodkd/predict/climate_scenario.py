@@ -193,8 +193,14 @@ def climate_window_predictor(
     cube: xr.Dataset, time_index: int, ensemble: Any, levels: ScenarioLevels,
     histories: np.ndarray, weights: Any, mc_samples: int, multiple: int, seed: int = 0,
 ) -> Callable[[int, int, int, int], tuple[np.ndarray, np.ndarray]]:
-    """predict_window for a climate scenario: (draws x members x MC, h, w) samples, flags.
+    """predict_window for a climate scenario: (members x MC per draw x draws, h, w) samples,
+    and the input flags.
 
+    Levels and dropout are sampled jointly, as one Monte Carlo over both: every level draw
+    runs each member with fresh dropout masks, so a draw needs only ceil(mc_samples / draws)
+    of them for each member to see ``mc_samples`` masks in all (one per draw for 20 draws and
+    4 MC samples: a quarter of the forward passes of every mask at every level, with the
+    same spread of levels, members and masks in the samples).
     Like ``student_window_predictor``, each tile is read with context around it, mirrored
     beyond the region's edge, so the region's border maps like its inside."""
     from floodkd.distill.data import PRESENCE_FLAGS, collate, read_window, sample_tensors
@@ -203,6 +209,8 @@ def climate_window_predictor(
 
     shape = (cube.sizes["y"], cube.sizes["x"])
     margin = CONTEXT_CELLS * multiple
+    draws = levels.draws_m.shape[1]
+    mc_per_draw = -(-mc_samples // draws) if mc_samples > 0 else 0  # 0: dropout off
 
     def predict_window(row_off: int, col_off: int, height: int, width: int):
         context = context_window(row_off, col_off, height, width, shape, margin, multiple)
@@ -217,7 +225,6 @@ def climate_window_predictor(
         base["radar_present"] = False
         base["gauge_present"] = True
         w = np.asarray(weights[:, rows, cols])  # (stations, h, w)
-        draws = levels.draws_m.shape[1]
         samples = None  # (members x MC, draws, h, w), filled a batch of draws at a time
         for first in range(0, draws, DRAWS_PER_BATCH):
             batch = range(first, min(first + DRAWS_PER_BATCH, draws))
@@ -233,7 +240,7 @@ def climate_window_predictor(
                 windows.append(sample)
             # the same dropout in every scenario: seeded by the tile and the batch of draws
             torch.manual_seed(seed + 7919 * row_off + col_off + 104729 * first)
-            probabilities = ensemble.predict_probabilities(collate(windows), mc_samples)
+            probabilities = ensemble.predict_probabilities(collate(windows), mc_per_draw)
             if samples is None:
                 samples = np.empty((probabilities.shape[0], draws, height, width), np.float32)
             samples[:, batch.start:batch.stop] = probabilities[
