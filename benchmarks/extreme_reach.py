@@ -47,6 +47,7 @@ def main() -> None:
     parser.add_argument("--out", type=Path, default=RESULTS)
     args = parser.parse_args()
     config = load_config(args.config)
+    settings = ev.settings_from_config(ev.EvaluateConfig, config, "evaluate")
     results = Path(config.get("results_dir", "results"))
     base = results / args.region
     metrics = json.loads((base / "eval" / "metrics.json").read_text())
@@ -59,7 +60,8 @@ def main() -> None:
     grid = RegionGrid.from_dataset(cube)
     truth_paths = [Path(p) for p in sorted(Path().glob(region_config(config, args.region)
                                                        ["truth"]))]
-    truth = ev.read_truth(ev.truth_times(truth_paths, cube["time"].values, 12.0)[t], grid)
+    truth_files = ev.truth_times(truth_paths, cube["time"].values, settings.truth_match_hours)
+    truth = ev.read_truth(truth_files[t], grid)
     reference = read_reference_raster(base / "reference_water.tif", grid) == REFERENCE
     elevation = cube["elevation_m"].values.astype(np.float64)
     sea = sea_mask(elevation)
@@ -68,7 +70,6 @@ def main() -> None:
     scored = (truth != ev.LABEL_NODATA) & ~reference & ~sea & np.isfinite(elevation)
     flood = scored & (truth == 1)
 
-    settings = ev.settings_from_config(ev.EvaluateConfig, config, "evaluate")
     device = torch.device("cpu")
     teacher, _ = load_checkpoint(RadarTeacher, results / "teacher" / "teacher.safetensors")
     teacher.eval()
@@ -81,14 +82,14 @@ def main() -> None:
                            padded_size([region.tiles], multiple), teacher, ensembles,
                            settings, device)
     maps["bathtub"] = ev.bathtub(elevation, level, sea).astype(np.float64)
-    models = {}
+    models: dict[str, dict] = {}
     for name in ("teacher", "student_distilled", "student_labels_only", "bathtub"):
         called = maps[name] > settings.threshold
-        models[name] = {
-            f"{part}_flood_recall": _share(called & flood & where, flood & where)
-            for part, where in (("reachable", reachable), ("unreachable", ~reachable))
-        } | {f"false_flood_px_{part}": int((called & scored & (truth == 0) & where).sum())
-             for part, where in (("reachable", reachable), ("unreachable", ~reachable))}
+        models[name] = {}
+        for part, where in (("reachable", reachable), ("unreachable", ~reachable)):
+            models[name][f"{part}_flood_recall"] = _share(called & flood & where, flood & where)
+            models[name][f"false_flood_px_{part}"] = int(
+                (called & scored & (truth == 0) & where).sum())
     unreachable = flood & ~reachable
     doc = {
         "created_utc": datetime.now(UTC).isoformat(timespec="seconds"),

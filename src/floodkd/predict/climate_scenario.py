@@ -199,8 +199,7 @@ def climate_window_predictor(
     Levels and dropout are sampled jointly, as one Monte Carlo over both: every level draw
     runs each member with fresh dropout masks, so a draw needs only ceil(mc_samples / draws)
     of them for each member to see ``mc_samples`` masks in all (one per draw for 20 draws and
-    4 MC samples: a quarter of the forward passes of every mask at every level, with the
-    same spread of levels, members and masks in the samples).
+    4 MC samples: a quarter of the forward passes of all masks at all levels).
     Like ``student_window_predictor``, each tile is read with context around it, mirrored
     beyond the region's edge, so the region's border maps like its inside."""
     from floodkd.distill.data import PRESENCE_FLAGS, collate, read_window, sample_tensors
@@ -225,7 +224,7 @@ def climate_window_predictor(
         base["radar_present"] = False
         base["gauge_present"] = True
         w = np.asarray(weights[:, rows, cols])  # (stations, h, w)
-        samples = None  # (members x MC, draws, h, w), filled a batch of draws at a time
+        samples = None  # (members x MC per draw, draws, h, w), a batch of draws at a time
         for first in range(0, draws, DRAWS_PER_BATCH):
             batch = range(first, min(first + DRAWS_PER_BATCH, draws))
             windows = []
