@@ -22,10 +22,9 @@ def test_the_calibration_area_is_whole_blocks_less_the_labels_kept_to_train(synt
     region = open_region(synthetic_region.results_dir, synthetic_region.name,
                          ["label", "radar_present"])
     held_out = np.zeros(region.cube.sizes["time"], dtype=bool)
-    pool = tile_area(region.tiles[region.tiles["split"].isin(["train", "val"])],
-                     (region.cube.sizes["y"], region.cube.sizes["x"]))
-    labelled = labelled_pixels(region.cube, region.tiles[
-        region.tiles["split"].isin(["train", "val"])], ~held_out)
+    pool_tiles = region.tiles[region.tiles["split"].isin(["train", "val"])]
+    pool = tile_area(pool_tiles, (region.cube.sizes["y"], region.cube.sizes["x"]))
+    labelled = labelled_pixels(region.cube, pool_tiles, ~held_out)
     samples = target_samples(region, held_out, calibration_fraction=0.3, block_px=8,
                              calibration_area_fraction=0.2)
     hidden = samples.calibration_pixels

@@ -202,21 +202,22 @@ def climate_window_predictor(
     4 MC samples: a quarter of the forward passes of all masks at all levels).
     Like ``student_window_predictor``, each tile is read with context around it, mirrored
     beyond the region's edge, so the region's border maps like its inside."""
-    from floodkd.distill.data import PRESENCE_FLAGS, collate, read_window, sample_tensors
-    from floodkd.predict.cli import input_flags
+    from floodkd.distill.data import PRESENCE_FLAGS, collate, sample_tensors
+    from floodkd.predict.cli import input_flags, window_reader
     from floodkd.predict.tiled import CONTEXT_CELLS, INPUT_FLAGS, context_window, mirror_pad
 
     shape = (cube.sizes["y"], cube.sizes["x"])
     margin = CONTEXT_CELLS * multiple
     draws = levels.draws_m.shape[1]
     mc_per_draw = -(-mc_samples // draws) if mc_samples > 0 else 0  # 0: dropout off
+    read = window_reader(cube, time_index)  # the student's variables only: no radar, labels
 
     def predict_window(row_off: int, col_off: int, height: int, width: int):
         context = context_window(row_off, col_off, height, width, shape, margin, multiple)
         r0, c0, h, w_px = context.read
         rows, cols = slice(r0, r0 + h), slice(c0, c0 + w_px)
-        base = read_window(cube, time_index, r0, c0, h, w_px)
-        base = base.drop_vars([v for v in ("water_depth_m", "vv_db", "vh_db") if v in base])
+        base = read(r0, c0, h, w_px)
+        base = base.drop_vars([v for v in ("water_depth_m",) if v in base])
         composite = clear_composite(cube, rows, cols)
         for name, values in composite.items():
             base[name] = (("y", "x"), values)
