@@ -1,13 +1,16 @@
-"""Where the extreme event's flood lies: water the sea can reach at the gauge level, or not.
+"""Where the extreme event's flood lies: water the sea can reach at the gauge level over the
+DEM, or not, and (on the demo) what the simulated truth says it is.
 
-The student maps water from the water level and the terrain (it has no radar and no rain of
-the day), so at the held-out extreme event (``eval/metrics.json``) it can place the flood the
-sea reaches over the DEM, but hardly water the sea cannot reach at that level (rain ponding
-behind a dike, overtopping of a lower dike stretch than the DEM shows, DEM errors). This
-splits the event's flood truth (water outside the reference water, on land) by the DEM's
-spill level (the lowest sea level at which water from the sea reaches a cell over
-4-connected cells: its ground, or behind a dike the crest) against the gauge level of the
-pass, and scores every model on each part. Writes benchmarks/results/extreme_reach.json.
+This splits the held-out extreme event's flood truth (``eval/metrics.json``; water outside
+the reference water, on land) by the DEM's spill level (the lowest sea level at which water
+from the sea reaches a cell over 4-connected cells: its ground, or behind a dike the crest)
+against the gauge level of the pass, and scores every model on each part. On the demo
+coast (its ``manifest.json`` beside the region's files) it also rebuilds the true terrain
+from the manifest's seed and size and splits the same truth into what the demo's physics
+made it: the sea's inundation over the true ground, or rain ponded in a depression
+(``floodkd.demo.hydro.flood_extent``), with the DEM's error over the flood and each model's
+recall and false flood on each part and inside the polder. Writes
+benchmarks/results/extreme_reach.json.
 
     .venv/bin/python benchmarks/extreme_reach.py [--config results/config.yaml]
         [--region demo-target]   # after `make run`
@@ -22,7 +25,9 @@ from datetime import UTC, datetime
 from pathlib import Path
 
 import numpy as np
+import rasterio
 import torch
+from rasterio.warp import Resampling, reproject
 
 from floodkd.align.terrain import sea_mask, spill_level
 from floodkd.config import load_config, region_config
@@ -38,6 +43,44 @@ RESULTS = Path(__file__).parent / "results" / "extreme_reach.json"
 
 def _share(part: np.ndarray, whole: np.ndarray) -> float | None:
     return float(part.sum() / whole.sum()) if whole.any() else None
+
+
+def demo_truth_parts(config: dict, region: str, truth_path: Path,
+                     grid: RegionGrid) -> dict[str, np.ndarray] | None:
+    """On the demo coast: the true terrain's sea inundation and rain ponds at the truth's
+    moment, the polder, and the true elevation, on the cube grid; None for other regions."""
+    from floodkd.demo import hydro
+    from floodkd.demo.fields import stream
+    from floodkd.demo.generate import PIXEL_M, radar_geobox
+    from floodkd.demo.regions import DEMO_REGIONS
+    from floodkd.demo.terrain import Cover, true_terrain
+
+    area_file = region_config(config, region).get("area_file")
+    manifest = Path(area_file).parent.parent / "manifest.json" if area_file else None
+    spec = next((s for s in DEMO_REGIONS if s.name == region), None)
+    if spec is None or manifest is None or not manifest.is_file():
+        return None
+    demo = json.loads(manifest.read_text())
+    size, seed = demo["size_px"], demo["seed"]
+    with rasterio.open(truth_path) as src:
+        tags = src.tags()
+    margin = max(8, size // 10)  # as floodkd.demo.generate builds each region
+    terrain = true_terrain(size + 2 * margin, spec.layout, stream(seed, spec.name, "terrain"))
+    inner = (slice(margin, margin + size), slice(margin, margin + size))
+    elevation, sea = terrain.elevation_m[inner], terrain.cover[inner] == Cover.SEA
+    parts = {"sea_inundation": hydro.sea_inundation(
+                 elevation, sea, float(tags["SEA_LEVEL_M"]), spec.attenuation_m_per_km, PIXEL_M),
+             "rain_ponds": hydro.rain_ponding(elevation, float(tags["RAIN_3DAY_MM"])),
+             "polder": terrain.polder[inner], "true_elevation_m": elevation}
+    source = radar_geobox(spec, size)
+    out = {}
+    for name, values in parts.items():
+        target = np.full(grid.shape, np.nan, np.float32)
+        reproject(values.astype(np.float32), target, src_transform=source.affine,
+                  src_crs=str(source.crs), dst_transform=grid.transform, dst_crs=grid.crs,
+                  resampling=Resampling.nearest, src_nodata=None, dst_nodata=np.nan)
+        out[name] = target if name == "true_elevation_m" else target == 1
+    return out
 
 
 def main() -> None:
@@ -91,6 +134,17 @@ def main() -> None:
             models[name][f"false_flood_px_{part}"] = int(
                 (called & scored & (truth == 0) & where).sum())
     unreachable = flood & ~reachable
+    truth_parts = demo_truth_parts(config, args.region, truth_files[t], grid)
+    if truth_parts is not None:
+        sea_flood = flood & truth_parts["sea_inundation"]
+        ponds = flood & truth_parts["rain_ponds"] & ~truth_parts["sea_inundation"]
+        dry_polder = scored & (truth == 0) & truth_parts["polder"]
+        dem_error = elevation - truth_parts["true_elevation_m"]
+        for name, scores in models.items():
+            called = maps[name] > settings.threshold
+            scores["sea_inundation_recall"] = _share(called & sea_flood, sea_flood)
+            scores["rain_pond_recall"] = _share(called & ponds, ponds)
+            scores["false_flood_px_in_polder"] = int((called & dry_polder).sum())
     doc = {
         "created_utc": datetime.now(UTC).isoformat(timespec="seconds"),
         "region": args.region, "event": event, "gauge_level_m": level,
@@ -99,6 +153,15 @@ def main() -> None:
         "unreachable_flood_elevation_m_p10_p50_p90": (
             np.percentile(elevation[unreachable], [10, 50, 90]).round(2).tolist()
             if unreachable.any() else None),
+        "demo_truth": None if truth_parts is None else {
+            "sea_inundation_share": _share(sea_flood, flood),
+            "rain_pond_share": _share(ponds, flood),
+            "sea_inundation_dem_minus_true_m_p10_p50_p90": np.nanpercentile(
+                dem_error[sea_flood], [10, 50, 90]).round(2).tolist() if sea_flood.any() else None,
+            "sea_inundation_share_unreachable_over_the_dem": _share(sea_flood & ~reachable,
+                                                                    sea_flood),
+            "polder_flood_px": int((flood & truth_parts["polder"]).sum()),
+            "polder_dry_px": int(dry_polder.sum())},
         "models": models,
     }
     args.out.parent.mkdir(parents=True, exist_ok=True)
