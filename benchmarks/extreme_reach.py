@@ -50,10 +50,9 @@ def demo_truth_parts(config: dict, region: str, truth_path: Path,
     """On the demo coast: the true terrain's sea inundation and rain ponds at the truth's
     moment, the polder, and the true elevation, on the cube grid; None for other regions."""
     from floodkd.demo import hydro
-    from floodkd.demo.fields import stream
-    from floodkd.demo.generate import PIXEL_M, radar_geobox
+    from floodkd.demo.generate import PIXEL_M, radar_geobox, region_terrain
     from floodkd.demo.regions import DEMO_REGIONS
-    from floodkd.demo.terrain import Cover, true_terrain
+    from floodkd.demo.terrain import Cover
 
     area_file = region_config(config, region).get("area_file")
     manifest = Path(area_file).parent.parent / "manifest.json" if area_file else None
@@ -64,9 +63,7 @@ def demo_truth_parts(config: dict, region: str, truth_path: Path,
     size, seed = demo["size_px"], demo["seed"]
     with rasterio.open(truth_path) as src:
         tags = src.tags()
-    margin = max(8, size // 10)  # as floodkd.demo.generate builds each region
-    terrain = true_terrain(size + 2 * margin, spec.layout, stream(seed, spec.name, "terrain"))
-    inner = (slice(margin, margin + size), slice(margin, margin + size))
+    terrain, inner = region_terrain(spec, seed, size)
     elevation, sea = terrain.elevation_m[inner], terrain.cover[inner] == Cover.SEA
     parts = {"sea_inundation": hydro.sea_inundation(
                  elevation, sea, float(tags["SEA_LEVEL_M"]), spec.attenuation_m_per_km, PIXEL_M),

@@ -50,7 +50,7 @@ from floodkd.demo.writers import (
 from floodkd.errors import InputError
 from floodkd.outputs import check_outputs
 
-__all__ = ["generate_demo", "MIN_SIZE_PX", "PIXEL_M"]
+__all__ = ["generate_demo", "region_terrain", "radar_geobox", "MIN_SIZE_PX", "PIXEL_M"]
 
 log = logging.getLogger(__name__)
 
@@ -129,16 +129,25 @@ def radar_geobox(spec: RegionSpec, size_px: int) -> GeoBox:
     return GeoBox((size_px, size_px), transform, f"EPSG:{spec.utm_epsg}")
 
 
+def region_terrain(spec: RegionSpec, seed: int, size_px: int
+                   ) -> tuple[Terrain, tuple[slice, slice]]:
+    """The region's true terrain, on a grid a margin wider than the radar grid (so dikes and
+    creeks run on past its edge, and the DEM's resampling has context), and the radar grid's
+    (rows, cols) slice of it."""
+    margin = max(8, size_px // 10)
+    terrain = true_terrain(size_px + 2 * margin, spec.layout, stream(seed, spec.name, "terrain"))
+    return terrain, (slice(margin, margin + size_px), slice(margin, margin + size_px))
+
+
 def _write_region(
     root: Path, spec: RegionSpec, seed: int, size_px: int, files: list[Path]
 ) -> dict[str, Any]:
     folder = root / spec.name
     grid = radar_geobox(spec, size_px)
     crs = f"EPSG:{spec.utm_epsg}"
-    margin = max(8, size_px // 10)
+    terrain, inner = region_terrain(spec, seed, size_px)
+    margin = inner[0].start
     ext_transform = grid.affine @ Affine.translation(-margin, -margin)
-    terrain = true_terrain(size_px + 2 * margin, spec.layout, stream(seed, spec.name, "terrain"))
-    inner = (slice(margin, margin + size_px), slice(margin, margin + size_px))
     elevation, cover = terrain.elevation_m[inner], terrain.cover[inner]
     sea = cover == Cover.SEA
 
