@@ -122,10 +122,10 @@ def main() -> None:
                            padded_size([region.tiles], multiple), teacher, ensembles,
                            settings, device)
     maps["bathtub"] = ev.bathtub(elevation, level, sea).astype(np.float64)
-    models: dict[str, dict] = {}
-    for name in ("teacher", "student_distilled", "student_labels_only", "bathtub"):
-        called = maps[name] > settings.threshold
-        models[name] = {}
+    calls = {name: maps[name] > settings.threshold
+             for name in ("teacher", "student_distilled", "student_labels_only", "bathtub")}
+    models: dict[str, dict] = {name: {} for name in calls}
+    for name, called in calls.items():
         for part, where in (("reachable", reachable), ("unreachable", ~reachable)):
             models[name][f"{part}_flood_recall"] = _share(called & flood & where, flood & where)
             models[name][f"false_flood_px_{part}"] = int(
@@ -137,8 +137,8 @@ def main() -> None:
         ponds = flood & truth_parts["rain_ponds"] & ~truth_parts["sea_inundation"]
         dry_polder = scored & (truth == 0) & truth_parts["polder"]
         dem_error = elevation - truth_parts["true_elevation_m"]
-        for name, scores in models.items():
-            called = maps[name] > settings.threshold
+        for name, called in calls.items():
+            scores = models[name]
             scores["sea_inundation_recall"] = _share(called & sea_flood, sea_flood)
             scores["rain_pond_recall"] = _share(called & ponds, ponds)
             scores["false_flood_px_in_polder"] = int((called & dry_polder).sum())

@@ -217,7 +217,7 @@ def climate_window_predictor(
         r0, c0, h, w_px = context.read
         rows, cols = slice(r0, r0 + h), slice(c0, c0 + w_px)
         base = read(r0, c0, h, w_px)
-        base = base.drop_vars([v for v in ("water_depth_m",) if v in base])
+        base = base.drop_vars("water_depth_m", errors="ignore")
         composite = clear_composite(cube, rows, cols)
         for name, values in composite.items():
             base[name] = (("y", "x"), values)
