@@ -24,7 +24,8 @@ def test_logits_match_tile_size(size):
     model = RadarTeacher(TeacherConfig()).eval()
     logits, features = model(torch.randn(2, C, size, size))
     assert logits.shape == (2, 2, size, size)
-    assert features.shape == (2, 96, size // 8, size // 8)
+    patch = TeacherConfig().patch_size
+    assert features.shape == (2, 96, size // patch, size // patch)
     assert torch.isfinite(logits).all()
 
 

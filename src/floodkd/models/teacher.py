@@ -26,7 +26,7 @@ class TeacherConfig(Settings):
     """Size of the teacher ViT. The defaults (~0.4 M parameters) train on a CPU in minutes."""
 
     image_size: int = 64
-    patch_size: int = 8
+    patch_size: int = 4  # 40 m tokens at 10 m pixels; 8 px validated worse (docs/radar-physics.md)
     hidden_size: int = 96
     num_hidden_layers: int = 4
     num_attention_heads: int = 4
