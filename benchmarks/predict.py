@@ -54,6 +54,7 @@ def run_one(model_name: str, size_px: int, device: str) -> dict:
     from floodkd.models.student import FloodStudent, StudentConfig
     from floodkd.models.teacher import RadarTeacher, TeacherConfig
     from floodkd.predict import MapProvenance, write_scenario_maps
+    from floodkd.predict.teacher import teacher_tiling
 
     torch.manual_seed(0)
     torch.set_num_threads(max(torch.get_num_threads(), 1))
@@ -67,6 +68,9 @@ def run_one(model_name: str, size_px: int, device: str) -> dict:
         model = StudentEnsemble(members, Calibration(), torch.device(device))  # T 1, b 0
     else:
         model = RadarTeacher(TeacherConfig()).eval().to(device)
+    # each model tiled as the product maps with it: the teacher at its training tile size
+    tile_px, overlap_px = (teacher_tiling({}, model, OVERLAP_PX) if model_name == "teacher"
+                           else (TILE_PX, OVERLAP_PX))
     rng = np.random.default_rng(0)
     timings = {"read_s": 0.0, "compute_s": 0.0}
     channels = len(TEACHER_CHANNELS if model_name == "teacher" else STUDENT_CHANNELS)
@@ -101,15 +105,15 @@ def run_one(model_name: str, size_px: int, device: str) -> dict:
                                [], synthetic=True)
     with tempfile.TemporaryDirectory() as out:
         start = time.perf_counter()
-        maps = write_scenario_maps(grid, predict_window, out, provenance, tile_px=TILE_PX,
-                                   overlap_px=OVERLAP_PX)
+        maps = write_scenario_maps(grid, predict_window, out, provenance, tile_px=tile_px,
+                                   overlap_px=overlap_px)
         total = time.perf_counter() - start
         compress_s = compress_once_s([maps.probability, maps.uncertainty, maps.inputs_used],
                                      Path(out) / "floor")
     megapixels = size_px * size_px / 1e6
     return {
         "model": model_name, "device": device, "size_px": size_px, "megapixels": megapixels,
-        "input_channels": channels,
+        "input_channels": channels, "tile_px": tile_px, "overlap_px": overlap_px,
         "samples_per_pixel": ENSEMBLE_MEMBERS * MC_SAMPLES if model_name == "ensemble" else 1,
         "total_s": total, "read_s": timings["read_s"], "compute_s": timings["compute_s"],
         "write_s": total - timings["read_s"] - timings["compute_s"],
@@ -183,7 +187,7 @@ def main() -> None:
                     "cpus": os.cpu_count(),
                     "load_average_1min": [load_before, os.getloadavg()[0]],  # before, after
                     "cuda": torch.cuda.get_device_name(0) if torch.cuda.is_available() else None},
-        "tile_px": TILE_PX, "overlap_px": OVERLAP_PX, "sizes_px": list(args.sizes),
+        "student_tile_px": TILE_PX, "overlap_px": OVERLAP_PX, "sizes_px": list(args.sizes),
         "read_stand_in": READ_STAND_IN,  # so read_s and floor_s are not a cube's read time
         # end-to-end MP/s of one student model over the teacher's, largest region, CPU
         "student_vs_teacher_throughput": largest[("student", "cpu")]["megapixels_per_s"]
