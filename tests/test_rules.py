@@ -11,7 +11,7 @@ import pytest
 import yaml
 
 from floodkd.config import load_config
-from tests.workflow_tools import REPO, snakemake, write_coast
+from tests.workflow_tools import REPO, planned_jobs, snakemake, write_coast
 
 
 @pytest.fixture(scope="module")
@@ -94,3 +94,19 @@ def test_lint_finds_nothing_but_the_justified_lint(coast):
     lints = re.findall(r"^\s+\* (.+):$", result.stdout + result.stderr, flags=re.MULTILINE)
     assert result.returncode == 0 or lints, result.stdout[-3000:] + result.stderr[-3000:]
     assert set(lints) <= {"Specify a conda environment or container for each rule."}
+
+
+def test_a_radar_only_region_beside_the_demo_plans_from_its_radar_alone(coast):
+    # the Sen1Floods11 crop with only a radar glob and its time: no gauges, so no return
+    # levels for its plan, and no other modality is ingested for it
+    chip = REPO / "tests" / "data" / "sen1floods11" / "Spain_7370579_crop_S1Hand.tif"
+    config = yaml.safe_load((coast / "config.yaml").read_text())
+    config["regions"]["chip"] = {
+        "role": "target", "model": "teacher", "bbox": [-0.7758, 38.1061, -0.7707, 38.1113],
+        "inputs": {"sar": {"glob": str(chip), "times": {chip.name: "2019-09-17T06:00:00Z"}}}}
+    (coast / "radar-only.yaml").write_text(yaml.safe_dump(config))
+    jobs = planned_jobs(coast, "--configfile", str(coast / "radar-only.yaml"))
+    chip_jobs = [job for job in jobs if re.search(r"\bchip\b", job)]
+    assert [job for job in chip_jobs if job.startswith("Ingesting")] == ["Ingesting sar of chip"]
+    assert "Planning actions for chip from its latest conditions" in chip_jobs
+    assert not [job for job in chip_jobs if "extremes" in job or "Sea-level" in job]

@@ -283,14 +283,14 @@ def plan_settings(wildcards):
 
 def plan_inputs(wildcards):
     """The plan's optional inputs: the teacher (for a radar pass at the latest time) where
-    source regions train one, the return levels where a rule of the workflow writes them,
+    source regions train one, the return levels where the region has gauges to fit them,
     and the region's assets and zones files where config names them."""
     region = config["regions"][wildcards.region]
     inputs = {key: region[key] for key in ("assets", "zones") if key in region}
     if SOURCES:
         inputs["teacher"] = f"{RESULTS}/teacher/teacher.safetensors"
     levels = f"{RESULTS}/{wildcards.region}/risk/return_levels.csv"
-    if any(step.is_producer(levels) for step in workflow.rules):
+    if levels in risk_outputs(wildcards.region):
         inputs["return_levels"] = levels
     return inputs
 
