@@ -187,7 +187,8 @@ def main() -> None:
                     "cpus": os.cpu_count(),
                     "load_average_1min": [load_before, os.getloadavg()[0]],  # before, after
                     "cuda": torch.cuda.get_device_name(0) if torch.cuda.is_available() else None},
-        "student_tile_px": TILE_PX, "overlap_px": OVERLAP_PX, "sizes_px": list(args.sizes),
+        "student_tile_px": TILE_PX, "student_overlap_px": OVERLAP_PX,
+        "sizes_px": list(args.sizes),
         "read_stand_in": READ_STAND_IN,  # so read_s and floor_s are not a cube's read time
         # end-to-end MP/s of one student model over the teacher's, largest region, CPU
         "student_vs_teacher_throughput": largest[("student", "cpu")]["megapixels_per_s"]
