@@ -288,3 +288,34 @@ def test_epochs_draw_a_fresh_budget_of_samples_and_cover_all_of_them_over_epochs
     assert sorted(torch.cat([b["i"] for b in every]).tolist()) == list(range(40))
     ordered = make_loader(Numbers(), TrainingConfig(samples_per_epoch=16, batch_size=4), False)
     assert torch.cat([b["i"] for b in ordered]).tolist() == list(range(40))  # validation: all
+
+
+def test_the_cache_is_read_chunk_by_chunk_and_equals_reading_each_window(
+        synthetic_region, monkeypatch):
+    import pandas as pd
+
+    data = open_region(synthetic_region.results_dir, synthetic_region.name, ["label"])
+    # windows across the cube's 16 px chunks, as overlapping tiles lie, and one at its edge
+    tiles = pd.DataFrame({"row_off": [0, 8, 24, 30], "col_off": [8, 0, 20, 36],
+                          "height": [16, 16, 16, 16], "width": [16, 16, 12, 12]})
+    samples = [(p, t) for t in range(TIMES.size) for p in range(len(tiles))][::-1]
+    reads = []
+
+    def counting_read_window(cube, t, row_off, col_off, height, width, variables=None):
+        reads.append((t, row_off, col_off))
+        return read_window(cube, t, row_off, col_off, height, width, variables)
+
+    monkeypatch.setattr(data_module, "read_window", counting_read_window)
+    for student in (True, False):
+        reads.clear()
+        alone = CubeTileDataset(data.cube_path, tiles, samples, (16, 16), student=student)
+        expected = [alone[i] for i in range(len(samples))]
+        assert len(reads) == len(samples)
+        reads.clear()
+        cached = CubeTileDataset(data.cube_path, tiles, samples, (16, 16), cache_mb=64,
+                                 student=student)
+        for i in range(len(samples)):
+            for key, value in expected[i].items():
+                torch.testing.assert_close(cached[i][key], value, equal_nan=True, rtol=0, atol=0)
+        # one read per time and chunk holding a window's corner: (0, 0), (1, 1), (1, 2)
+        assert len(reads) == 3 * TIMES.size

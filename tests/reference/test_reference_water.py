@@ -254,3 +254,32 @@ def test_the_stage_takes_a_user_raster_instead_and_refuses_one_off_the_grid(toy,
     assert "coarse.tif: the reference water raster is not on the region grid" in (
         capsys.readouterr().err)
     assert not out.exists()
+
+
+def test_a_pass_is_read_once_per_chunk_row_and_every_window_gets_its_own_pixels(
+        toy, monkeypatch):
+    cube = open_cube(toy.cube_path, required=("vv_db", "vh_db", "radar_present"))
+    teacher, t = SeesItsInput(), int(np.flatnonzero(cube_helpers.RADAR)[0])
+    loads = []
+    original_load = type(cube).load
+
+    def counting_load(self, *args, **kwargs):
+        loads.append(dict(self.sizes))
+        return original_load(self, *args, **kwargs)
+
+    predict_window = teacher_window_predictor(cube, t, teacher, mc_samples=1)
+    monkeypatch.setattr(type(cube), "load", counting_load)
+    vv = cube["vv_db"].isel(time=t).values
+    offset, scale = NORMALISATION["vv_db"]
+    # tiles row by row as predict_row_bands asks for them, across the 16 px chunk rows
+    windows = [(0, 0, 16, 16), (0, 12, 16, 16), (12, 0, 16, 16), (12, 12, 16, 16),
+               (24, 28, 16, 20), (40, 0, 8, 48)]
+    for row_off, col_off, height, width in windows:
+        predict_window(row_off, col_off, height, width)
+        seen = teacher.image[0, TEACHER_CHANNELS.index("vv_db"), :height, :width].numpy()
+        np.testing.assert_allclose(seen * scale + offset,
+                                   vv[row_off:row_off + height, col_off:col_off + width],
+                                   atol=1e-4)
+    # rows 0-16 across the width, then 12-32 (the tile reaches past the chunk row), 24-48
+    assert [sizes["y"] for sizes in loads] == [16, 20, 24]
+    assert all(sizes["x"] == cube.sizes["x"] for sizes in loads)

@@ -9,8 +9,9 @@ from the small per-time presence flags and a one-off count of labelled pixels pe
 from __future__ import annotations
 
 import math
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
+from itertools import groupby
 from pathlib import Path
 
 import geopandas as gpd
@@ -299,8 +300,9 @@ class CubeTileDataset(Dataset):
     ``student`` False (the teacher's training) reads and returns only the radar and the
     labels: no ``student_image``, ``presence`` or ``gauge_history``, a third of the bytes.
     The store is opened on first use in each worker, never pickled with the dataset.
-    When all samples fit in ``cache_mb`` they are kept after their first read, so later
-    epochs of a small region cost no I/O; a large region is always read lazily.
+    When all samples fit in ``cache_mb`` they are all read at the first item, chunk by
+    chunk of the cube, and kept, so later epochs of a small region cost no I/O; a large
+    region is always read lazily, window by window.
     """
 
     def __init__(
@@ -330,6 +332,7 @@ class CubeTileDataset(Dataset):
             {} if len(self.samples) * sample_bytes <= cache_mb * 2**20 else None)
         self._cube: xr.Dataset | None = None
         self._land_levels: dict[int, tuple[float, float]] = {}  # time index -> pass level
+        self._variables = None if student else TEACHER_VARIABLES  # None: all (read_window)
 
     def __len__(self) -> int:
         return len(self.samples)
@@ -357,12 +360,53 @@ class CubeTileDataset(Dataset):
         return self._land_levels[t]
 
     def __getitem__(self, index: int) -> dict[str, torch.Tensor]:
-        if self._cache is not None and index in self._cache:
+        if self._cache is not None:
+            if not self._cache:
+                self._fill_cache()
             return self._cache[index]
+        row_off, col_off, height, width = self._window(index)
+        return self._sample(index, read_window(self.cube, self.samples[index][1], row_off,
+                                               col_off, height, width, self._variables))
+
+    def _window(self, index: int) -> tuple[int, int, int, int]:
+        """(row_off, col_off, height, width) of sample ``index``'s tile."""
+        row_off, col_off, height, width = (int(v) for v in self.windows[self.samples[index][0]])
+        return row_off, col_off, height, width
+
+    def _fill_cache(self) -> None:
+        """Read every sample into the cache, chunk by chunk (``chunk_ordered``)."""
+        self._cache.update(self.chunk_ordered())
+
+    def chunk_ordered(self) -> Iterator[tuple[int, dict[str, torch.Tensor]]]:
+        """Every sample as (index, tensors), with one read per time and chunk of the cube.
+
+        The windows whose corner lies in one chunk are cut from one read of that chunk and
+        the tiles' reach beyond it, in their own order; memory holds one such read. Read
+        alone, each window would decompress its chunks again: at the demo's size one chunk
+        holds the whole region, so each window decompressed all of it.
+        """
+        chunk_y, chunk_x = cube_chunk_px(self.cube)
+        reach_y, reach_x = (int(self.windows[:, 2].max()), int(self.windows[:, 3].max()))
+
+        def block(index: int) -> tuple[int, int, int]:
+            row_off, col_off, _, _ = self._window(index)
+            return self.samples[index][1], row_off // chunk_y, col_off // chunk_x
+
+        for (t, block_row, block_col), indices in groupby(
+                sorted(range(len(self.samples)), key=block), key=block):
+            top, left = block_row * chunk_y, block_col * chunk_x
+            part = read_window(self.cube, t, top, left, chunk_y + reach_y, chunk_x + reach_x,
+                               self._variables)
+            for index in indices:
+                row_off, col_off, height, width = self._window(index)
+                window = part.isel(y=slice(row_off - top, row_off - top + height),
+                                   x=slice(col_off - left, col_off - left + width))
+                yield index, self._sample(index, window)
+
+    def _sample(self, index: int, window: xr.Dataset) -> dict[str, torch.Tensor]:
+        """Sample ``index``'s tensors from its loaded ``window``."""
         tile_pos, t = self.samples[index]
-        row_off, col_off, height, width = (int(v) for v in self.windows[tile_pos])
-        window = read_window(self.cube, t, row_off, col_off, height, width,
-                             None if self.student else TEACHER_VARIABLES)
+        row_off, col_off, height, width = self._window(index)
         sample = sample_tensors(window, self.size, (row_off, col_off, height, width), t,
                                 self._land_level(t), student=self.student)
         if self.label_tiles is not None and tile_pos not in self.label_tiles:
@@ -374,9 +418,16 @@ class CubeTileDataset(Dataset):
             sample["label"] = torch.where(visible, sample["label"], LABEL_NODATA)
             sample["radar_valid"] = sample["radar_valid"] & visible
         sample["visible"] = visible
-        if self._cache is not None:
-            self._cache[index] = sample
         return sample
+
+
+def cube_chunk_px(cube: xr.Dataset) -> tuple[int, int]:
+    """(rows, cols) of the cube's chunks on the grid (``align`` writes one size for all)."""
+    for variable in cube.data_vars.values():
+        chunks = variable.encoding.get("chunks")
+        if variable.dims[-2:] == ("y", "x") and chunks:
+            return int(chunks[-2]), int(chunks[-1])
+    return int(cube.sizes["y"]), int(cube.sizes["x"])
 
 
 def read_window(

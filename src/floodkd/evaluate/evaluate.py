@@ -25,6 +25,7 @@ import logging
 import math
 import re
 from collections import defaultdict
+from collections.abc import Iterator
 from dataclasses import asdict, dataclass
 from itertools import chain
 from pathlib import Path
@@ -34,7 +35,6 @@ import numpy as np
 import rasterio
 import torch
 from rasterio.warp import Resampling, reproject
-from torch.utils.data import DataLoader
 
 from floodkd.align.terrain import sea_mask
 from floodkd.atomic import atomic_path
@@ -201,7 +201,7 @@ def predict_time(region: RegionData, tile_positions: list[int], t: int, size: tu
     dataset = CubeTileDataset(region.cube_path, region.tiles, [(p, t) for p in tile_positions],
                               size)
     stitcher = Stitcher((region.cube.sizes["y"], region.cube.sizes["x"]))
-    for batch in DataLoader(dataset, batch_size=settings.batch_size, collate_fn=collate):
+    for batch in chunk_ordered_batches(dataset, settings.batch_size):
         if teacher is not None:
             with torch.no_grad(), autocast(device):
                 logits, _ = teacher(batch["teacher_image"].to(device))
@@ -228,6 +228,20 @@ def predict_time(region: RegionData, tile_positions: list[int], t: int, size: tu
         maps |= {"std": spread.std, "entropy": spread.entropy_nats,
                  "mutual_information": spread.mutual_information_nats}
     return maps
+
+
+def chunk_ordered_batches(dataset: CubeTileDataset, batch_size: int
+                          ) -> Iterator[dict[str, torch.Tensor]]:
+    """The dataset's samples in batches, read chunk by chunk of the cube (``chunk_ordered``:
+    a window read alone decompresses its whole chunk, one per tile of a time)."""
+    samples = []
+    for _, sample in dataset.chunk_ordered():
+        samples.append(sample)
+        if len(samples) == batch_size:
+            yield collate(samples)
+            samples = []
+    if samples:
+        yield collate(samples)
 
 
 # ---------------------------------------------------------------- scoring

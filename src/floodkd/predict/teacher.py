@@ -87,15 +87,28 @@ def teacher_window_predictor(
 ) -> PredictWindow:
     """predict_window over one radar pass: (S, h, w) MC-dropout samples of P(water), NaN
     where VV or VH is missing, and the inputs_used flags (radar where it was read)."""
-    from floodkd.distill.data import cube_pass_land_level_db
+    from floodkd.distill.data import cube_chunk_px, cube_pass_land_level_db
 
     patch = teacher.config.patch_size
     at_time = cube[["vv_db", "vh_db"]].isel(time=time_index)
     land_level = cube_pass_land_level_db(cube, time_index)  # the whole pass's, as in training
+    chunk_rows = cube_chunk_px(cube)[0]
+    strip: dict[str, Any] = {}  # the rows read last, across the whole width
+
+    def read(row_off: int, col_off: int, height: int, width: int) -> Any:
+        """The window, cut from a strip of rows read across the width down to the end of
+        the cube's chunk row where the window ends. Tiles come row by row, and each window
+        read alone would decompress its chunks again: 16 times per pass at the demo's size."""
+        if not strip or not strip["top"] <= row_off <= row_off + height <= strip["bottom"]:
+            bottom = min(-(-(row_off + height) // chunk_rows) * chunk_rows, at_time.sizes["y"])
+            strip.update(top=row_off, bottom=bottom,
+                         rows=at_time.isel(y=slice(row_off, bottom)).load())
+        top = strip["top"]
+        return strip["rows"].isel(y=slice(row_off - top, row_off - top + height),
+                                  x=slice(col_off, col_off + width))
 
     def predict_window(row_off: int, col_off: int, height: int, width: int):
-        window = at_time.isel(y=slice(row_off, row_off + height),
-                              x=slice(col_off, col_off + width)).load()
+        window = read(row_off, col_off, height, width)
         vv, vh = window["vv_db"].values, window["vh_db"].values
         valid = np.isfinite(vv) & np.isfinite(vh)
         image = teacher_image(vv, vh, land_level)
