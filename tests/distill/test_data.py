@@ -17,6 +17,7 @@ from floodkd.distill.data import (
     cube_pass_land_level_db,
     holdout_mask,
     label_class_counts,
+    labelled_pixels,
     open_cube,
     open_region,
     padded_size,
@@ -319,3 +320,42 @@ def test_the_cache_is_read_chunk_by_chunk_and_equals_reading_each_window(
                 torch.testing.assert_close(cached[i][key], value, equal_nan=True, rtol=0, atol=0)
         # one read per time and chunk holding a window's corner: (0, 0), (1, 1), (1, 2)
         assert len(reads) == 3 * TIMES.size
+
+
+def test_label_counts_of_tiles_across_chunks_are_each_windows_own(synthetic_region):
+    import pandas as pd
+
+    data = open_region(synthetic_region.results_dir, synthetic_region.name, ["label"])
+    # overlapping windows across the cube's 16 px chunks, as tiles lie, and one in a corner
+    tiles = pd.DataFrame({"tile_id": ["a", "b", "c", "d"], "row_off": [0, 8, 20, 40],
+                          "col_off": [8, 0, 20, 40], "height": [16, 16, 20, 8],
+                          "width": [16, 16, 12, 8], "split": ["train"] * 4})
+    mask = np.random.default_rng(0).random((SIZE_PX, SIZE_PX)) < 0.7
+    label = data.cube["label"].values
+    for pixel_mask in (None, mask):
+        counts = label_class_counts(data.cube, tiles, pixel_mask)
+        for i, tile in enumerate(tiles.itertuples()):
+            rows = slice(tile.row_off, tile.row_off + tile.height)
+            cols = slice(tile.col_off, tile.col_off + tile.width)
+            keep = True if pixel_mask is None else pixel_mask[rows, cols]
+            for value in (0, 1):
+                np.testing.assert_array_equal(
+                    counts[i, :, value], ((label[:, rows, cols] == value) & keep).sum((1, 2)))
+    assert counts[:, RADAR].sum() > 0
+
+
+def test_labelled_pixels_are_those_labelled_at_a_chosen_time_inside_a_tile(synthetic_region):
+    import pandas as pd
+
+    data = open_region(synthetic_region.results_dir, synthetic_region.name, ["label"])
+    tiles = pd.DataFrame({"row_off": [4, 30], "col_off": [10, 2], "height": [20, 16],
+                          "width": [20, 16]})  # across the cube's 16 px chunks
+    chosen = RADAR & (np.arange(TIMES.size) % 2 == 0)
+    labelled = (data.cube["label"].values[chosen] != LABEL_NODATA).any(0)
+    expected = np.zeros_like(labelled)
+    for tile in tiles.itertuples():
+        rows = slice(tile.row_off, tile.row_off + tile.height)
+        cols = slice(tile.col_off, tile.col_off + tile.width)
+        expected[rows, cols] = labelled[rows, cols]
+    assert expected.any() and not expected.all()
+    np.testing.assert_array_equal(labelled_pixels(data.cube, tiles, chosen), expected)

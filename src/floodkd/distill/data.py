@@ -138,19 +138,31 @@ def label_class_counts(cube: xr.Dataset, tiles: pd.DataFrame,
                        pixel_mask: np.ndarray | None = None) -> np.ndarray:
     """Labelled pixels per (tile, time, class): an int64 array (tiles, times, 2) of dry, water.
 
-    Reads only the ``label`` variable, one tile window at a time. ``pixel_mask`` (y, x) bool
-    on the region grid, when given, counts only the pixels where it is True.
+    Reads only the ``label`` variable, one chunk of the grid at a time over all times, and
+    adds each tile's part of it: every chunk is read once, not once per tile that touches it.
+    ``pixel_mask`` (y, x) bool on the region grid, when given, counts only the pixels where
+    it is True.
     """
     counts = np.zeros((len(tiles), cube.sizes["time"], 2), dtype=np.int64)
     if "label" not in cube:
         return counts
-    for i, tile in enumerate(tiles.itertuples()):
-        rows = slice(tile.row_off, tile.row_off + tile.height)
-        cols = slice(tile.col_off, tile.col_off + tile.width)
-        window = cube["label"].isel(y=rows, x=cols).values
-        keep = np.ones(window.shape[1:], bool) if pixel_mask is None else pixel_mask[rows, cols]
-        counts[i, :, 0] = ((window == 0) & keep).sum((1, 2))
-        counts[i, :, 1] = ((window == 1) & keep).sum((1, 2))
+    row_off, col_off, height, width = (tiles[c].to_numpy(np.int64) for c in TILE_COLUMNS[1:5])
+    chunk_y, chunk_x = cube_chunk_px(cube)
+    for top in range(0, cube.sizes["y"], chunk_y):
+        for left in range(0, cube.sizes["x"], chunk_x):
+            # each tile's part of this chunk: rows r0:r1, columns c0:c1 of the grid
+            r0, r1 = np.maximum(row_off, top), np.minimum(row_off + height, top + chunk_y)
+            c0, c1 = np.maximum(col_off, left), np.minimum(col_off + width, left + chunk_x)
+            touching = np.flatnonzero((r1 > r0) & (c1 > c0))
+            if touching.size == 0:
+                continue
+            chunk = cube["label"].isel(y=slice(top, top + chunk_y),
+                                       x=slice(left, left + chunk_x)).values
+            for i in touching:
+                part = chunk[:, r0[i] - top:r1[i] - top, c0[i] - left:c1[i] - left]
+                keep = True if pixel_mask is None else pixel_mask[r0[i]:r1[i], c0[i]:c1[i]]
+                counts[i, :, 0] += ((part == 0) & keep).sum((1, 2))
+                counts[i, :, 1] += ((part == 1) & keep).sum((1, 2))
     return counts
 
 
@@ -161,7 +173,13 @@ def labelled_pixels(cube: xr.Dataset, tiles: pd.DataFrame, time_ok: np.ndarray) 
     times = np.flatnonzero(np.asarray(time_ok, dtype=bool))
     if "label" not in cube or times.size == 0:
         return mask
-    labelled = (cube["label"].isel(time=times).values != LABEL_NODATA).any(0)
+    labelled = np.zeros_like(mask)
+    chunk_y, chunk_x = cube_chunk_px(cube)
+    for top in range(0, mask.shape[0], chunk_y):  # one chunk at a time: memory O(chunk)
+        for left in range(0, mask.shape[1], chunk_x):
+            rows, cols = slice(top, top + chunk_y), slice(left, left + chunk_x)
+            chunk = cube["label"].isel(time=times, y=rows, x=cols).values
+            labelled[rows, cols] = (chunk != LABEL_NODATA).any(0)
     for tile in tiles.itertuples():
         rows = slice(tile.row_off, tile.row_off + tile.height)
         cols = slice(tile.col_off, tile.col_off + tile.width)
