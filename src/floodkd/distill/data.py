@@ -1,9 +1,11 @@
 """Training samples over a region's datacube: (tile, time) pairs read lazily from Zarr.
 
 A sample is one tile of ``tiles.parquet`` at one cube time. The cube is opened lazily
-(``xarray.open_zarr``) and each sample reads only its own window with ``isel``, so memory is
-bounded by the batch, never by the region. Which (tile, time) pairs exist is decided up front
-from the small per-time presence flags and a one-off count of labelled pixels per tile.
+(``xarray.open_zarr``) and a sample reads only its own window with ``isel``, or, where many
+samples are read at once (a cache that fits, an evaluation's time), one read of each chunk
+serves every window in it; memory is bounded by the batch or a chunk, never by the region.
+Which (tile, time) pairs exist is decided up front from the small per-time presence flags
+and a one-off count of labelled pixels per tile.
 """
 
 from __future__ import annotations
