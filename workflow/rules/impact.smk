@@ -50,7 +50,8 @@ rule plan:
             + (["--return-levels", input.return_levels] if "return_levels" in input.keys() else [])
         ),
         out=lambda wildcards, output: os.path.dirname(output.plan),
-    threads: 2
+    # one core: its CPU time is its wall time, a second thread would idle
+    threads: 1
     resources:
         mem_mb=3000,
         runtime=30,
