@@ -93,7 +93,8 @@ def teacher_window_predictor(
     at_time = cube[["vv_db", "vh_db"]].isel(time=time_index)
     land_level = cube_pass_land_level_db(cube, time_index)  # the whole pass's, as in training
     chunk_rows = cube_chunk_px(cube)[0]
-    strip: dict[str, Any] = {}  # the rows read last, across the whole width
+    # the rows read last, across the width: at most a chunk row and a tile
+    strip: dict[str, Any] = {}
 
     def read(row_off: int, col_off: int, height: int, width: int) -> Any:
         """The window, cut from a strip of rows read across the width down to the end of
