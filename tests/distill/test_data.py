@@ -359,3 +359,30 @@ def test_labelled_pixels_are_those_labelled_at_a_chosen_time_inside_a_tile(synth
         expected[rows, cols] = labelled[rows, cols]
     assert expected.any() and not expected.all()
     np.testing.assert_array_equal(labelled_pixels(data.cube, tiles, chosen), expected)
+
+
+def test_samples_over_the_cache_keep_their_chunks_when_those_fit(synthetic_region, monkeypatch):
+    import pandas as pd
+
+    data = open_region(synthetic_region.results_dir, synthetic_region.name, ["label"])
+    # six 8 px windows with their corners in the first 16 px chunk, padded to 16 px samples:
+    # the samples (6 x 24 planes x 16 x 16 px a time) outgrow 1 MB, their chunk and the
+    # windows' reach (24 x 24 px a time) do not
+    tiles = pd.DataFrame({"row_off": [0, 0, 8, 8, 4, 2], "col_off": [0, 8, 0, 8, 4, 10],
+                          "height": [8] * 6, "width": [8] * 6})
+    samples = [(p, t) for t in range(TIMES.size) for p in range(len(tiles))]
+    reads = []
+
+    def counting_read_window(cube, t, row_off, col_off, height, width, variables=None):
+        reads.append(t)
+        return read_window(cube, t, row_off, col_off, height, width, variables)
+
+    monkeypatch.setattr(data_module, "read_window", counting_read_window)
+    alone = CubeTileDataset(data.cube_path, tiles, samples, (16, 16))
+    kept = CubeTileDataset(data.cube_path, tiles, samples, (16, 16), cache_mb=1.0)
+    assert len(samples) * 24 * 16 * 16 * 4 > 2**20 and kept._cache is None
+    order = np.random.default_rng(0).permutation(len(samples))
+    for i in [*order, *order]:
+        for key, value in alone[i].items():
+            torch.testing.assert_close(kept[i][key], value, equal_nan=True, rtol=0, atol=0)
+    assert len(reads) == 2 * len(samples) + TIMES.size  # alone: each window; kept: each time
