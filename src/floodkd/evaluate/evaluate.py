@@ -250,12 +250,21 @@ def chunk_ordered_batches(dataset: CubeTileDataset, batch_size: int
 @dataclass
 class Scored:
     """One model's scored pixels at one time: its prediction and the truth (water), whether
-    each is reference water and whether it is land (outside the sea)."""
+    each is reference water and whether it is land (outside the sea). Kept as bits
+    (``np.packbits``), an eighth of four bool arrays: evaluation keeps one per model and
+    time until it pools them."""
 
-    pred: np.ndarray
-    truth: np.ndarray
-    reference: np.ndarray
-    land: np.ndarray
+    bits: np.ndarray  # (4, ceil(pixels / 8)) uint8: pred, truth, reference, land
+    pixels: int
+
+    @classmethod
+    def of(cls, pred: np.ndarray, truth: np.ndarray, reference: np.ndarray,
+           land: np.ndarray) -> Scored:
+        return cls(np.packbits(np.stack([pred, truth, reference, land]), axis=1), pred.size)
+
+    def unpacked(self) -> np.ndarray:
+        """(4, pixels) bool: pred, truth, reference, land."""
+        return np.unpackbits(self.bits, axis=1, count=self.pixels).astype(bool)
 
 
 def _scores(entries: list[Scored], land_only: bool = False,
@@ -263,9 +272,8 @@ def _scores(entries: list[Scored], land_only: bool = False,
     """SCORE_KEYS over the pooled pixels of ``entries``; ``flood_iou`` is None without a
     reference water layer."""
     if not entries:
-        entries = [Scored(*(np.zeros(0, bool),) * 4)]
-    pred, truth, reference, land = (np.concatenate([getattr(e, key) for e in entries])
-                                    for key in ("pred", "truth", "reference", "land"))
+        entries = [Scored.of(*(np.zeros(0, bool),) * 4)]
+    pred, truth, reference, land = np.concatenate([e.unpacked() for e in entries], axis=1)
     valid = land if land_only else np.ones_like(pred)
     scores = binary_scores(pred, truth, valid)
     scores["flood_iou"] = (flood_scores(pred, truth, reference, valid)["iou"] if with_reference
@@ -388,8 +396,8 @@ def evaluate_region(config: dict[str, Any], region_name: str, teacher_path: str 
             for name in MODEL_NAMES:
                 if name in maps:
                     ok = scored_px & np.isfinite(maps[name])
-                    scored[name][t] = Scored(maps[name][ok] > settings.threshold, is_water[ok],
-                                             permanent[ok], ~sea[ok])
+                    scored[name][t] = Scored.of(maps[name][ok] > settings.threshold,
+                                                is_water[ok], permanent[ok], ~sea[ok])
             # kept for the whole-set calibration and AUROC scores: float32 and bool, half
             # the memory of the float64 maps, as these grow with area times dates
             ok = scored_px & np.isfinite(maps["student_distilled"])
