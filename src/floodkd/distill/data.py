@@ -150,22 +150,20 @@ def label_class_counts(cube: xr.Dataset, tiles: pd.DataFrame,
     if "label" not in cube:
         return counts
     row_off, col_off, height, width = (tiles[c].to_numpy(np.int64) for c in TILE_COLUMNS[1:5])
-    chunk_y, chunk_x = cube_chunk_px(cube)
-    for top in range(0, cube.sizes["y"], chunk_y):
-        for left in range(0, cube.sizes["x"], chunk_x):
-            # each tile's part of this chunk: rows r0:r1, columns c0:c1 of the grid
-            r0, r1 = np.maximum(row_off, top), np.minimum(row_off + height, top + chunk_y)
-            c0, c1 = np.maximum(col_off, left), np.minimum(col_off + width, left + chunk_x)
-            touching = np.flatnonzero((r1 > r0) & (c1 > c0))
-            if touching.size == 0:
-                continue
-            chunk = cube["label"].isel(y=slice(top, top + chunk_y),
-                                       x=slice(left, left + chunk_x)).values
-            for i in touching:
-                part = chunk[:, r0[i] - top:r1[i] - top, c0[i] - left:c1[i] - left]
-                keep = True if pixel_mask is None else pixel_mask[r0[i]:r1[i], c0[i]:c1[i]]
-                counts[i, :, 0] += ((part == 0) & keep).sum((1, 2))
-                counts[i, :, 1] += ((part == 1) & keep).sum((1, 2))
+    for rows, cols in chunk_slices(cube):
+        # each tile's part of this chunk: rows r0:r1, columns c0:c1 of the grid
+        r0, r1 = np.maximum(row_off, rows.start), np.minimum(row_off + height, rows.stop)
+        c0, c1 = np.maximum(col_off, cols.start), np.minimum(col_off + width, cols.stop)
+        touching = np.flatnonzero((r1 > r0) & (c1 > c0))
+        if touching.size == 0:
+            continue
+        chunk = cube["label"].isel(y=rows, x=cols).values
+        for i in touching:
+            part = chunk[:, r0[i] - rows.start:r1[i] - rows.start,
+                         c0[i] - cols.start:c1[i] - cols.start]
+            keep = True if pixel_mask is None else pixel_mask[r0[i]:r1[i], c0[i]:c1[i]]
+            counts[i, :, 0] += ((part == 0) & keep).sum((1, 2))
+            counts[i, :, 1] += ((part == 1) & keep).sum((1, 2))
     return counts
 
 
@@ -177,12 +175,9 @@ def labelled_pixels(cube: xr.Dataset, tiles: pd.DataFrame, time_ok: np.ndarray) 
     if "label" not in cube or times.size == 0:
         return mask
     labelled = np.zeros_like(mask)
-    chunk_y, chunk_x = cube_chunk_px(cube)
-    for top in range(0, mask.shape[0], chunk_y):  # one chunk at a time: memory O(chunk)
-        for left in range(0, mask.shape[1], chunk_x):
-            rows, cols = slice(top, top + chunk_y), slice(left, left + chunk_x)
-            chunk = cube["label"].isel(time=times, y=rows, x=cols).values
-            labelled[rows, cols] = (chunk != LABEL_NODATA).any(0)
+    for rows, cols in chunk_slices(cube):  # one chunk at a time: memory O(chunk)
+        chunk = cube["label"].isel(time=times, y=rows, x=cols).values
+        labelled[rows, cols] = (chunk != LABEL_NODATA).any(0)
     for tile in tiles.itertuples():
         rows = slice(tile.row_off, tile.row_off + tile.height)
         cols = slice(tile.col_off, tile.col_off + tile.width)
@@ -354,7 +349,7 @@ class CubeTileDataset(Dataset):
             {} if len(self.samples) * sample_bytes <= cache_mb * 2**20 else None)
         self._cube: xr.Dataset | None = None
         self._land_levels: dict[int, tuple[float, float]] = {}  # time index -> pass level
-        self._variables = None if student else TEACHER_VARIABLES  # None: all (read_window)
+        self._variables = (*TEACHER_VARIABLES, *STUDENT_VARIABLES) if student else TEACHER_VARIABLES
         self._cache_mb = cache_mb
         self._reach_px = (int(self.windows[:, 2].max(initial=0)),
                           int(self.windows[:, 3].max(initial=0)))  # a tile's reach past a chunk
@@ -435,8 +430,7 @@ class CubeTileDataset(Dataset):
         (chunk_y, chunk_x), (reach_y, reach_x) = self._chunk_px, self._reach_px
         block_px = (min(chunk_y + reach_y, self.cube.sizes["y"])
                     * min(chunk_x + reach_x, self.cube.sizes["x"]))
-        names = (*TEACHER_VARIABLES, *STUDENT_VARIABLES) if self.student else TEACHER_VARIABLES
-        planes = sum(name in self.cube.variables for name in names)
+        planes = sum(name in self.cube.variables for name in self._variables)
         blocks = len({self._block(index) for index in range(len(self.samples))})
         return {} if blocks * planes * block_px * 4 <= self._cache_mb * 2**20 else None
 
@@ -479,6 +473,14 @@ class CubeTileDataset(Dataset):
             sample["radar_valid"] = sample["radar_valid"] & visible
         sample["visible"] = visible
         return sample
+
+
+def chunk_slices(cube: xr.Dataset) -> Iterator[tuple[slice, slice]]:
+    """(rows, cols) slices of every chunk of the cube's grid, clipped to the grid."""
+    (chunk_y, chunk_x), (height, width) = cube_chunk_px(cube), (cube.sizes["y"], cube.sizes["x"])
+    for top in range(0, height, chunk_y):
+        for left in range(0, width, chunk_x):
+            yield slice(top, min(top + chunk_y, height)), slice(left, min(left + chunk_x, width))
 
 
 def cube_chunk_px(cube: xr.Dataset) -> tuple[int, int]:
