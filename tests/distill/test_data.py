@@ -386,3 +386,60 @@ def test_samples_over_the_cache_keep_their_chunks_when_those_fit(synthetic_regio
         for key, value in alone[i].items():
             torch.testing.assert_close(kept[i][key], value, equal_nan=True, rtol=0, atol=0)
     assert len(reads) == 2 * len(samples) + TIMES.size  # alone: each window; kept: each time
+
+
+def test_samples_that_fit_no_memory_are_spilled_once_and_read_back_unchanged(
+        synthetic_region, monkeypatch, tmp_path):
+    import os
+    import tempfile
+
+    import pandas as pd
+
+    data = open_region(synthetic_region.results_dir, synthetic_region.name, ["label"])
+    # windows across the cube's 16 px chunks; 2 kB of memory holds no sample and no chunk
+    tiles = pd.DataFrame({"row_off": [0, 8, 24, 30], "col_off": [8, 0, 20, 36],
+                          "height": [16, 16, 16, 16], "width": [16, 16, 12, 12]})
+    samples = [(p, t) for t in range(TIMES.size) for p in range(len(tiles))]
+    reads = []
+
+    def counting_read_window(cube, t, row_off, col_off, height, width, variables=None):
+        reads.append(t)
+        return read_window(cube, t, row_off, col_off, height, width, variables)
+
+    monkeypatch.setattr(data_module, "read_window", counting_read_window)
+    monkeypatch.setattr(tempfile, "tempdir", str(tmp_path))
+    alone = CubeTileDataset(data.cube_path, tiles, samples, (16, 16))
+    expected = [alone[i] for i in range(len(samples))]
+    reads.clear()
+    spilled = CubeTileDataset(data.cube_path, tiles, samples, (16, 16), cache_mb=0.002)
+    assert spilled._cache is None and spilled._blocks is None
+    order = np.random.default_rng(0).permutation(len(samples))
+    for i in [*order, *order]:  # two epochs
+        for key, value in expected[i].items():
+            torch.testing.assert_close(spilled[i][key], value, equal_nan=True, rtol=0, atol=0)
+    assert len(reads) == 3 * TIMES.size  # one read per time and chunk, in the first epoch
+    (folder,) = os.listdir(tmp_path)
+    assert len(os.listdir(tmp_path / folder)) == len(samples)
+    del spilled
+    assert os.listdir(tmp_path) == []  # the spill goes with the dataset
+
+
+def test_a_spill_that_cannot_be_written_says_where_and_what_to_do(
+        synthetic_region, monkeypatch, tmp_path):
+    import errno
+    import os
+    import tempfile
+
+    data = open_region(synthetic_region.results_dir, synthetic_region.name, ["label"])
+
+    def disk_full(tensors, path):
+        raise OSError(errno.ENOSPC, "No space left on device")
+
+    monkeypatch.setattr(data_module, "save_file", disk_full)
+    monkeypatch.setattr(tempfile, "tempdir", str(tmp_path))
+    dataset = CubeTileDataset(data.cube_path, data.tiles, [(0, 0), (1, 0)], (16, 16),
+                              cache_mb=0.002)
+    with pytest.raises(InputError, match=r"floodkd-samples-.*cannot spill the training "
+                       r"samples of .*cube.zarr there \(.*No space left.*TMPDIR"):
+        dataset[0]
+    assert os.listdir(tmp_path) == []  # nothing half-written is left

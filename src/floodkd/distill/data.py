@@ -11,6 +11,7 @@ and a one-off count of labelled pixels per tile.
 from __future__ import annotations
 
 import math
+import tempfile
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
 from functools import cached_property
@@ -22,6 +23,8 @@ import numpy as np
 import pandas as pd
 import torch
 import xarray as xr
+from safetensors import SafetensorError
+from safetensors.torch import load_file, save_file
 from torch.utils.data import Dataset
 
 from floodkd.cube_store import check_chunks
@@ -318,8 +321,10 @@ class CubeTileDataset(Dataset):
     The store is opened on first use in each worker, never pickled with the dataset.
     When all samples fit in ``cache_mb`` they are all read at the first item, chunk by
     chunk of the cube, and kept, so later epochs of a small region cost no I/O. Else, when
-    the chunks they lie in fit, those are kept as first read (``_blocks``); a large region
-    is read lazily, window by window.
+    the chunks they lie in fit, those are kept as first read (``_blocks``). Else (a large
+    region) they are spilled at the first item, chunk by chunk, to a temporary folder
+    (``_spilled``), whence each epoch reads only each sample's own bytes. ``cache_mb`` 0
+    keeps nothing and reads each window from the cube, every time.
     """
 
     def __init__(
@@ -351,6 +356,7 @@ class CubeTileDataset(Dataset):
         self._land_levels: dict[int, tuple[float, float]] = {}  # time index -> pass level
         self._variables = (*TEACHER_VARIABLES, *STUDENT_VARIABLES) if student else TEACHER_VARIABLES
         self._cache_mb = cache_mb
+        self._spill: tempfile.TemporaryDirectory | None = None
         self._reach_px = (int(self.windows[:, 2].max(initial=0)),
                           int(self.windows[:, 3].max(initial=0)))  # a tile's reach past a chunk
 
@@ -369,6 +375,7 @@ class CubeTileDataset(Dataset):
         state = self.__dict__.copy()
         state["_cube"] = None  # each DataLoader worker opens its own handle
         state.pop("_blocks", None)  # and decodes its own blocks
+        state["_spill"] = None  # and spills its own samples
         return state
 
     def _land_level(self, t: int) -> tuple[float, float]:
@@ -390,6 +397,8 @@ class CubeTileDataset(Dataset):
             if block not in self._blocks:
                 self._blocks[block] = self._read_block(block)
             return self._from_block(index, block, self._blocks[block])
+        if self._cache_mb > 0:
+            return self._spilled(index)
         row_off, col_off, height, width = self._window(index)
         return self._sample(index, read_window(self.cube, self.samples[index][1], row_off,
                                                col_off, height, width, self._variables))
@@ -416,6 +425,27 @@ class CubeTileDataset(Dataset):
             part = self._read_block(block)
             for index in indices:
                 yield index, self._from_block(index, block, part)
+
+    def _spilled(self, index: int) -> dict[str, torch.Tensor]:
+        """Sample ``index`` from the spill: every sample written once, chunk by chunk
+        (``chunk_ordered``), as one uncompressed safetensors file in a temporary folder (in
+        ``TMPDIR``), removed with the dataset. Read window by window instead, each read
+        would decompress the window's whole chunk of every variable again, every epoch."""
+        if self._spill is None:
+            spill = tempfile.TemporaryDirectory(prefix="floodkd-samples-")
+            try:
+                for i, sample in self.chunk_ordered():
+                    save_file({key: value.contiguous() for key, value in sample.items()},
+                              f"{spill.name}/{i}.safetensors")
+            except (OSError, SafetensorError) as error:
+                spill.cleanup()
+                raise InputError(spill.name, f"cannot spill the training samples of "
+                                 f"{self.cube_path} there ({error})",
+                                 "free disk space there, point TMPDIR at a larger disk, or "
+                                 "set training.sample_cache_mb to 0 to read each window "
+                                 "from the cube every epoch") from error
+            self._spill = spill
+        return load_file(f"{self._spill.name}/{index}.safetensors")
 
     @cached_property
     def _chunk_px(self) -> tuple[int, int]:

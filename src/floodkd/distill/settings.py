@@ -47,7 +47,9 @@ class TrainingConfig(Settings):
     num_workers: int = 0
     # (tile, time) pairs per training epoch, drawn at random each epoch; 0 = all of them
     samples_per_epoch: int = 256
-    sample_cache_mb: float = 512.0  # keep a region's samples in memory when they fit
+    # keep a region's samples (or else the cube chunks they lie in) in memory when they fit;
+    # else they are spilled once to a temporary folder (TMPDIR); 0: read every window each time
+    sample_cache_mb: float = 512.0
     augment: bool = True  # random flips/rotations of training tiles
     radiometric_randomisation: bool = True  # teacher tiles redrawn as other S1 products
     distill_on_sources: bool = True  # distil on the source regions' passes before the target's
