@@ -31,7 +31,7 @@ HEAVY = ("torch", "transformers", "matplotlib", "geopandas", "xarray", "dask", "
          "scipy", "skimage", "pystac", "utide", "zarr")
 TARGET_S = {"predict": 5.0, "evaluate": 5.0}  # issue 15: within 5 s of start-up
 # these build the ViT teacher after their input checks, and pay for transformers there
-TEACHER_COMMANDS = ("train-teacher", "distill", "evaluate", "predict teacher")
+TEACHER_COMMANDS = ("train-teacher", "distill", "teacher-passes", "predict teacher")
 
 
 def commands(work: Path) -> dict[str, list[str]]:
@@ -45,7 +45,9 @@ def commands(work: Path) -> dict[str, list[str]]:
         "align": ["align", *region, "--cube", missing, "--tiles", missing + ".parquet"],
         "train-teacher": ["train-teacher", "--config", config, "--out", out],
         "distill": ["distill", *region, "--teacher", missing, "--out", out],
-        "evaluate": ["evaluate", *region, "--teacher", missing, "--student", missing,
+        "teacher-passes": ["teacher-passes", *region, "--teacher", missing, "--out",
+                           out + ".tif"],
+        "evaluate": ["evaluate", *region, "--teacher-passes", missing, "--student", missing,
                      "--out", out],
         "predict": ["predict", *region, "--model", "student", "--student", missing,
                     "--cube", missing, "--out", out],

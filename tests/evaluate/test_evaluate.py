@@ -75,6 +75,7 @@ def test_evaluate_writes_required_metrics(tmp_path):
     from floodkd.distill.student_training import distill_region
     from floodkd.distill.teacher_training import train_teacher
     from floodkd.evaluate.evaluate import evaluate_region
+    from floodkd.evaluate.teacher_passes_cli import map_teacher_passes
 
     results = tmp_path / "results"
     cube_helpers.write_region(results, "src", seed=2)
@@ -98,8 +99,10 @@ def test_evaluate_writes_required_metrics(tmp_path):
     distill_region(config, "tgt", tmp_path / "teacher" / "teacher.safetensors",
                    results / "tgt" / "student")
     out = results / "tgt" / "eval"
-    metrics = evaluate_region(config, "tgt", tmp_path / "teacher" / "teacher.safetensors",
-                              results / "tgt" / "student", out)
+    passes = results / "tgt" / "teacher_passes.tif"
+    assert map_teacher_passes(config, "tgt", tmp_path / "teacher" / "teacher.safetensors",
+                              passes) == ["2024-01-06T06:00:00", "2024-01-07T06:00:00"]
+    metrics = evaluate_region(config, "tgt", passes, results / "tgt" / "student", out)
 
     saved = json.loads((out / "metrics.json").read_text())
     assert saved == metrics

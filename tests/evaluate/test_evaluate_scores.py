@@ -16,6 +16,7 @@ from floodkd.config import validate_config
 from floodkd.distill.loop import iso_times
 from floodkd.evaluate import evaluate as evaluate_module
 from floodkd.evaluate.evaluate import EXTREME_KEYS, evaluate_region
+from floodkd.evaluate.teacher_passes_cli import map_teacher_passes
 from floodkd.grid import RegionGrid
 from floodkd.reference.cli import write_reference_water
 from floodkd.reference.water import REFERENCE, UNKNOWN
@@ -36,8 +37,9 @@ UNKNOWN_REFERENCE = (45, 16)  # in the channel, but unknown (255): counts as flo
 
 @pytest.fixture(scope="module")
 def evaluate_inputs(tmp_path_factory):
-    """The toy target, its hand-set truth and reference water, a teacher and a student:
-    (truth, config, teacher, student, reference water path, folder)."""
+    """The toy target, its hand-set truth and reference water, the teacher's maps of its
+    passes and a student: (truth, config, teacher passes, student, reference water path,
+    folder)."""
     tmp_path = tmp_path_factory.mktemp("evaluate")
     results = tmp_path / "results"
     region = cube_helpers.write_region(results, "tgt", seed=3)
@@ -59,7 +61,8 @@ def evaluate_inputs(tmp_path_factory):
         "models": {"teacher": TINY_TEACHER, "student": TINY_STUDENT},
         "evaluate": {"mc_samples": 2},
     })
-    teacher = write_teacher(tmp_path / "teacher.safetensors")
+    teacher = tmp_path / "teacher_passes.tif"
+    map_teacher_passes(config, "tgt", write_teacher(tmp_path / "teacher.safetensors"), teacher)
     student = write_student_dir(tmp_path / "student", 0.5,
                                 iso_times(cube_helpers.TIMES[HELD_OUT]))
     reference = np.zeros((cube_helpers.SIZE_PX,) * 2, np.uint8)
@@ -183,3 +186,56 @@ def test_the_monotone_share_is_measured_over_the_sweep(evaluate_inputs, monkeypa
 def test_evaluating_twice_gives_identical_files(evaluated):
     *_, outputs = evaluated
     assert outputs[0] == outputs[1]
+
+
+def test_the_teacher_is_scored_from_its_maps_of_the_held_out_passes(evaluate_inputs, evaluated):
+    import rasterio
+
+    truth, metrics, details, _ = evaluated
+    _, _, passes, *_ = evaluate_inputs
+    with rasterio.open(passes) as src:
+        # the held-out period cut as distillation cuts it holds the passes scored (the
+        # student here is made by hand, its held-out times a part of that period)
+        assert set(details["times"]["radar_passes"]) <= set(src.descriptions)
+        assert src.crs == cube_helpers.CRS and src.transform.c == cube_helpers.ORIGIN[0]
+        maps = src.read(masked=True)
+        band_of = dict(zip(src.descriptions, maps, strict=True))
+    assert maps.count() > 0 and 0 <= maps.min() and maps.max() <= 1
+    hits = union = 0
+    for time, t in zip(details["times"]["radar_passes"], HELD_OUT[:2], strict=True):
+        band, truth_t = band_of[time], truth[t].copy()  # as the fixture wrote it
+        truth_t[UNKNOWN_SEA] = truth_t[UNKNOWN_LAND] = 255
+        truth_t[MISSED], truth_t[FALSE_ALARM] = 1, 0
+        known = (truth_t != 255) & ~np.ma.getmaskarray(band)
+        pred, water = band.filled(0) > 0.5, truth_t == 1
+        hits += int((pred & water & known).sum())
+        union += int(((pred | water) & known).sum())
+    assert metrics["teacher"]["iou"] == pytest.approx(hits / union)
+
+
+def test_evaluation_refuses_pass_maps_without_a_pass_it_scores(evaluate_inputs, tmp_path):
+    from floodkd.errors import InputError
+    from floodkd.evaluate.teacher_passes import write_teacher_passes
+
+    _, config, _, student, reference_path, _ = evaluate_inputs
+    grid = RegionGrid(GeoBox((cube_helpers.SIZE_PX,) * 2, Affine(
+        cube_helpers.RES_M, 0, cube_helpers.ORIGIN[0], 0, -cube_helpers.RES_M,
+        cube_helpers.ORIGIN[1]), cube_helpers.CRS))
+    one_pass = write_teacher_passes(tmp_path / "passes.tif", [np.zeros(grid.shape)],
+                                    ["2024-01-06T06:00:00"], grid, "tgt")
+    with pytest.raises(InputError, match=r"passes.tif: no teacher map of the radar pass\(es\) "
+                       r"\['2024-01-07T06:00:00'\].*rerun `floodkd teacher-passes`"):
+        evaluate_region(config, "tgt", one_pass, student, tmp_path / "eval", reference_path)
+    assert not (tmp_path / "eval" / "metrics.json").exists()
+
+
+def test_evaluation_never_imports_transformers():
+    """The ViT is built by ``floodkd teacher-passes``; evaluation starts without it."""
+    import subprocess
+    import sys
+
+    code = ("import sys, floodkd.evaluate.cli; "
+            "print(sorted(m for m in ('torch', 'transformers') if m in sys.modules))")
+    result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
+                            check=True)
+    assert result.stdout.strip() == "['torch']"

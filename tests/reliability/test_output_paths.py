@@ -115,7 +115,8 @@ def test_model_stages_refuse_outputs_over_their_inputs(workdir, floodkd_cli, sta
     common = ("--config", "config.yaml", "--region", TARGET)
     args = {
         "predict": ("--student", str(student), "--cube", f"results/{TARGET}/cube.zarr"),
-        "evaluate": ("--teacher", "results/teacher", "--student", str(student)),
+        "evaluate": ("--teacher-passes", f"results/{TARGET}/teacher_passes.tif", "--student",
+                     str(student)),
         "distill": ("--teacher", "results/teacher"),
     }[stage]
     for out, message in ((str(student), "is an input of this stage")

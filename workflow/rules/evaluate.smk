@@ -1,9 +1,41 @@
-# Stage 8: score the teacher, the students and the baselines against truth or held-out labels.
-rule evaluate:
+# Stage 8a: the teacher's map of each radar pass evaluation scores, so that evaluate (and its
+# reruns) never builds the ViT; it runs beside distillation.
+rule teacher_passes:
     input:
         cube=cube_manifest,
         tiles=lambda wildcards: aligned(wildcards.region, "tiles"),
         teacher=rules.train_teacher.output.weights,
+        truth=truth_files,
+    output:
+        passes=f"{RESULTS}/{{region}}/teacher_passes.tif",
+    params:
+        config=EFFECTIVE_CONFIG,
+        # the passes: evaluation's plan (its settings, the truth) in the held-out period
+        settings=lambda wildcards: settings_hash([evaluate_settings(wildcards),
+                                                  holdout_settings(wildcards)]),
+        teacher=lambda wildcards, input: os.path.dirname(input.teacher),
+    threads: 2
+    resources:
+        mem_mb=4000,
+        runtime=60,
+    log:
+        f"{RESULTS}/logs/{{region}}/teacher_passes.log",
+    benchmark:
+        f"{BENCHMARKS}/{{region}}/teacher_passes.tsv"
+    message:
+        "Mapping the teacher on the radar passes {wildcards.region} is evaluated on"
+    shell:
+        "floodkd teacher-passes --config {params.config:q} --region {wildcards.region:q} "
+        "--teacher {params.teacher:q} --out {output.passes:q} --threads {threads} "
+        "--log {log:q}"
+
+
+# Stage 8b: score the teacher, the students and the baselines against truth or held-out labels.
+rule evaluate:
+    input:
+        cube=cube_manifest,
+        tiles=lambda wildcards: aligned(wildcards.region, "tiles"),
+        teacher_passes=rules.teacher_passes.output.passes,
         student=rules.distill.output.meta,
         truth=truth_files,
         reference_water=rules.reference_water.output.reference,
@@ -13,7 +45,6 @@ rule evaluate:
     params:
         config=EFFECTIVE_CONFIG,
         settings=evaluate_settings,
-        teacher=lambda wildcards, input: os.path.dirname(input.teacher),
         student=lambda wildcards, input: os.path.dirname(input.student),
         out=lambda wildcards, output: os.path.dirname(output.metrics),
     # one core: a second thread saved 12% (demo: 30 -> 27 s), running beside the scenarios'
@@ -30,6 +61,6 @@ rule evaluate:
         "Evaluating models and baselines on {wildcards.region}"
     shell:
         "floodkd evaluate --config {params.config:q} --region {wildcards.region:q} "
-        "--teacher {params.teacher:q} --student {params.student:q} "
+        "--teacher-passes {input.teacher_passes:q} --student {params.student:q} "
         "--reference-water {input.reference_water:q} --out {params.out:q} "
         "--threads {threads} --log {log:q}"

@@ -1,5 +1,5 @@
-"""``floodkd evaluate --config C --region R --teacher T --student S --reference-water
-results/R/reference_water.tif --out results/R/eval``."""
+"""``floodkd evaluate --config C --region R --teacher-passes results/R/teacher_passes.tif
+--student S --reference-water results/R/reference_water.tif --out results/R/eval``."""
 
 from __future__ import annotations
 
@@ -7,7 +7,6 @@ import argparse
 import logging
 
 from floodkd.config import load_config
-from floodkd.distill.cli import teacher_weights
 from floodkd.evaluate.evaluate import evaluate_region
 from floodkd.outputs import check_outputs
 
@@ -17,8 +16,9 @@ log = logging.getLogger(__name__)
 def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--config", required=True, help="workflow config YAML")
     parser.add_argument("--region", required=True, help="region name in the config")
-    parser.add_argument("--teacher", required=True,
-                        help="teacher folder (holding teacher.safetensors) or the file itself")
+    parser.add_argument("--teacher-passes", required=True,
+                        help="results/<region>/teacher_passes.tif (floodkd teacher-passes): "
+                        "the teacher's map of each radar pass scored")
     parser.add_argument("--student", required=True, help="the region's student folder")
     parser.add_argument("--reference-water",
                         help="results/<region>/reference_water.tif (floodkd reference-water), "
@@ -29,11 +29,10 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 
 def run(args: argparse.Namespace) -> None:
     config = load_config(args.config)
-    teacher = teacher_weights(args.teacher)
     reference = [args.reference_water] if args.reference_water else []
     check_outputs(config, args.config, folders=[args.out],
-                  inputs=[teacher, args.student, *reference], cubes=True)
-    metrics = evaluate_region(config, args.region, teacher, args.student, args.out,
+                  inputs=[args.teacher_passes, args.student, *reference], cubes=True)
+    metrics = evaluate_region(config, args.region, args.teacher_passes, args.student, args.out,
                               args.reference_water)
     log.info("evaluation written to %s: distilled student IoU %s, flood IoU %s", args.out,
              metrics["student_distilled"]["iou"], metrics["student_distilled"]["flood_iou"])

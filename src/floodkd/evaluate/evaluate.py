@@ -29,7 +29,7 @@ from collections.abc import Iterator
 from dataclasses import asdict, dataclass
 from itertools import chain
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 import rasterio
@@ -61,9 +61,8 @@ from floodkd.evaluate.metrics import (
     uncertainty_error_auroc,
 )
 from floodkd.evaluate.monotone import level_sweep, monotone_fraction, sweep_levels
+from floodkd.evaluate.teacher_passes import read_teacher_passes
 from floodkd.grid import RegionGrid
-from floodkd.models.checkpoint import load_checkpoint
-from floodkd.models.teacher import RadarTeacher
 from floodkd.predict.uncertainty import (
     MOMENT_NAMES,
     UNCERTAINTY_BANDS,
@@ -73,12 +72,17 @@ from floodkd.predict.uncertainty import (
 from floodkd.reference.water import REFERENCE, read_reference_raster
 from floodkd.settings import Settings, settings_from_config
 
+if TYPE_CHECKING:
+    from floodkd.models.teacher import RadarTeacher
+
 __all__ = [
     "EvaluateConfig",
+    "EvaluationPlan",
     "MODEL_NAMES",
     "SCORE_KEYS",
     "SUBSETS",
     "evaluate_region",
+    "evaluation_plan",
     "truth_times",
     "read_truth",
     "gauge_levels",
@@ -199,7 +203,7 @@ def predict_time(region: RegionData, tile_positions: list[int], t: int, size: tu
     variant's mean calibrated P(flood), and ``uncalibrated`` and ``uncertainty`` (sample
     standard deviation) of the distilled ensemble."""
     dataset = CubeTileDataset(region.cube_path, region.tiles, [(p, t) for p in tile_positions],
-                              size)
+                              size, student=bool(ensembles))
     stitcher = Stitcher((region.cube.sizes["y"], region.cube.sizes["x"]))
     for batch in chunk_ordered_batches(dataset, settings.batch_size):
         if teacher is not None:
@@ -308,38 +312,24 @@ def extreme_event_times(levels_m: np.ndarray, candidates: list[int]) -> list[int
     return sorted(t for t in known if levels_m[t] == top)
 
 
-def evaluate_region(config: dict[str, Any], region_name: str, teacher_path: str | Path,
-                    student_dir: str | Path, out_dir: str | Path,
-                    reference_water: str | Path | None = None) -> dict[str, Any]:
-    """Evaluate all models of one region; write ``out_dir/metrics.json``, ``metrics.md`` and
-    ``metrics_by_subset.json``. ``reference_water`` is the region's reference water COG
-    (without it ``flood_iou`` is null). Returns the ``metrics.json`` document."""
-    out_dir, student_dir = Path(out_dir), Path(student_dir)
-    settings = settings_from_config(EvaluateConfig, config, "evaluate")
-    region_cfg = region_config(config, region_name)
-    region = open_region(config.get("results_dir", "results"), region_name,
-                         ["vv_db", "radar_present", "water_level_m", *TERRAIN_VARIABLES])
-    student_doc = json.loads((student_dir / STUDENT_FILE).read_text()) if (
-        student_dir / STUDENT_FILE).is_file() else None
-    if student_doc is None:
-        raise InputError(student_dir / STUDENT_FILE, "the student description does not exist",
-                         "run `floodkd distill` for this region first")
-    device = pick_device((config.get("training") or {}).get("device", "auto"))
-    teacher, _ = load_checkpoint(RadarTeacher, teacher_path)
-    teacher.to(device).eval()
-    ensembles = {name: StudentEnsemble.load(student_dir, variant, device)
-                 for name, variant in STUDENT_VARIANTS.items()}
-    cube, times = region.cube, region.cube["time"].values
-    radar = cube["radar_present"].values.astype(bool)
-    held = np.isin(times.astype("datetime64[s]"),  # stored to the second
-                   np.array(student_doc["holdout_times"], dtype="datetime64[s]"))
-    elevation = cube["elevation_m"].values
-    sea = sea_mask(elevation)
-    grid = RegionGrid.from_dataset(cube)
-    permanent = (np.zeros(elevation.shape, bool) if reference_water is None
-                 else read_reference_raster(reference_water, grid) == REFERENCE)
+@dataclass(frozen=True)
+class EvaluationPlan:
+    """What a region is scored on: the time indices of each subset, the tiles, the truth."""
 
-    truth_glob = region_cfg.get("truth")
+    times: dict[str, list[int]]  # subset (SUBSETS) -> cube time indices
+    tile_positions: list[int]
+    truth_files: dict[int, Path]  # time index -> truth raster; empty: the test tiles' labels
+    truth_source: str
+
+
+def evaluation_plan(config: dict[str, Any], region_name: str, region: RegionData,
+                    held: np.ndarray, settings: EvaluateConfig) -> EvaluationPlan:
+    """On a region with truth rasters (``regions.<name>.truth``), its held-out times that
+    have one, over all tiles; else the times with labels in its test-split tiles, over those
+    tiles. ``held`` (time,) marks the held-out period."""
+    times = region.cube["time"].values
+    radar = region.cube["radar_present"].values.astype(bool)
+    truth_glob = region_config(config, region_name).get("truth")
     truth_paths = [Path(p) for p in glob.glob(truth_glob)] if truth_glob else []
     truth_files = truth_times(truth_paths, times, settings.truth_match_hours)
     if truth_files:
@@ -358,9 +348,44 @@ def evaluate_region(config: dict[str, Any], region_name: str, teacher_path: str 
     if not plan["radar_passes"] and not plan["no_radar_dates"]:
         raise InputError(region.cube_path, f"nothing to evaluate against ({truth_source}: no "
                          "matching time)", "keep some labelled test tiles or truth rasters")
-    multiple = math.lcm(teacher.config.patch_size,
-                        2 ** ensembles["student_distilled"].members[0].config.depth)
+    return EvaluationPlan(plan, tile_positions, truth_files, truth_source)
+
+
+def evaluate_region(config: dict[str, Any], region_name: str, teacher_passes: str | Path,
+                    student_dir: str | Path, out_dir: str | Path,
+                    reference_water: str | Path | None = None) -> dict[str, Any]:
+    """Evaluate all models of one region; write ``out_dir/metrics.json``, ``metrics.md`` and
+    ``metrics_by_subset.json``. ``teacher_passes`` is the teacher's map of each radar pass
+    scored (``floodkd teacher-passes``), ``reference_water`` the region's reference water
+    COG (without it ``flood_iou`` is null). Returns the ``metrics.json`` document."""
+    out_dir, student_dir = Path(out_dir), Path(student_dir)
+    settings = settings_from_config(EvaluateConfig, config, "evaluate")
+    region = open_region(config.get("results_dir", "results"), region_name,
+                         ["vv_db", "radar_present", "water_level_m", *TERRAIN_VARIABLES])
+    student_doc = json.loads((student_dir / STUDENT_FILE).read_text()) if (
+        student_dir / STUDENT_FILE).is_file() else None
+    if student_doc is None:
+        raise InputError(student_dir / STUDENT_FILE, "the student description does not exist",
+                         "run `floodkd distill` for this region first")
+    device = pick_device((config.get("training") or {}).get("device", "auto"))
+    ensembles = {name: StudentEnsemble.load(student_dir, variant, device)
+                 for name, variant in STUDENT_VARIANTS.items()}
+    cube, times = region.cube, region.cube["time"].values
+    radar = cube["radar_present"].values.astype(bool)
+    held = np.isin(times.astype("datetime64[s]"),  # stored to the second
+                   np.array(student_doc["holdout_times"], dtype="datetime64[s]"))
+    elevation = cube["elevation_m"].values
+    sea = sea_mask(elevation)
+    grid = RegionGrid.from_dataset(cube)
+    permanent = (np.zeros(elevation.shape, bool) if reference_water is None
+                 else read_reference_raster(reference_water, grid) == REFERENCE)
+
+    plan = evaluation_plan(config, region_name, region, held, settings)
+    passes = read_teacher_passes(teacher_passes, grid, dict(zip(
+        plan.times["radar_passes"], iso_times(times[plan.times["radar_passes"]]), strict=True)))
+    multiple = 2 ** ensembles["student_distilled"].members[0].config.depth
     size = padded_size([region.tiles], multiple)
+    tile_positions, truth_files = plan.tile_positions, plan.truth_files
     cover = np.zeros(elevation.shape, bool)
     for p in tile_positions:
         tile = region.tiles.iloc[p]
@@ -368,7 +393,7 @@ def evaluate_region(config: dict[str, Any], region_name: str, teacher_path: str 
 
     scored: dict[str, dict[int, Scored]] = defaultdict(dict)
     calibration: dict[str, list] = defaultdict(list)
-    for subset, subset_times in plan.items():
+    for subset, subset_times in plan.times.items():
         for t in subset_times:
             label = cube["label"].isel(time=t).values if "label" in cube else None
             if truth_files:
@@ -380,15 +405,16 @@ def evaluate_region(config: dict[str, Any], region_name: str, teacher_path: str 
                 truth = label
                 scored_px = cover & (truth != LABEL_NODATA)
             torch.manual_seed(t)  # the same MC-dropout draws on every run
-            maps = predict_time(region, tile_positions, t, size, teacher if radar[t] else None,
-                                ensembles, settings, device)
+            maps = predict_time(region, tile_positions, t, size, None, ensembles, settings,
+                                device)
             level = cube["water_level_m"].isel(time=t).values
             if np.isfinite(level).any():
                 maps["bathtub"] = bathtub(elevation, level, sea).astype(np.float64)
                 maps["bathtub"][~np.isfinite(elevation) | ~np.isfinite(level)] = np.nan
             if radar[t]:  # radar models are not scored where the pass has no data
                 vv = cube["vv_db"].isel(time=t).values
-                maps["teacher"][~np.isfinite(vv)] = np.nan
+                if t in passes:
+                    maps["teacher"] = passes[t]
                 if np.isfinite(vv).any():
                     maps["sar_otsu"] = sar_otsu(vv).astype(np.float64)
                     maps["sar_otsu"][~np.isfinite(vv)] = np.nan
@@ -413,12 +439,12 @@ def evaluate_region(config: dict[str, Any], region_name: str, teacher_path: str 
         return _scores([scored[name][t] for t in at if t in scored[name]], land_only,
                        with_reference)
 
-    by_subset = {subset: {name: scores(name, plan[subset.removesuffix("_land")],
+    by_subset = {subset: {name: scores(name, plan.times[subset.removesuffix("_land")],
                                        subset.endswith("_land"))
                           for name in MODEL_NAMES if name not in RADAR_ONLY or
                           subset.startswith("radar_passes")}
                  for subset in REPORTED_SUBSETS}
-    evaluated = sorted(t for subset in SUBSETS for t in plan[subset])
+    evaluated = sorted(t for subset in SUBSETS for t in plan.times[subset])
     levels = gauge_levels(cube)
     extreme = extreme_event_times(levels, evaluated)
     after = np.concatenate(calibration["after"])
@@ -444,8 +470,8 @@ def evaluate_region(config: dict[str, Any], region_name: str, teacher_path: str 
     metrics["monotone_in_water_level"] = None if sweep is None or not extreme else (
         _monotone(region, tile_positions, extreme, ensembles["student_distilled"], sweep,
                   multiple))
-    details = {"region": region_name, "truth": truth_source, "subsets": by_subset,
-               "times": {s: iso_times(times[plan[s]]) for s in SUBSETS},
+    details = {"region": region_name, "truth": plan.truth_source, "subsets": by_subset,
+               "times": {s: iso_times(times[plan.times[s]]) for s in SUBSETS},
                "reference_water": str(reference_water) if with_reference else None,
                "extreme_event": {"dates": iso_times(times[extreme]),
                                  "gauge_level_m": [float(levels[t]) for t in extreme],
