@@ -11,7 +11,7 @@ window's input is drawn from a standard normal, one array of the model's own cha
 (``TEACHER_CHANNELS`` for the teacher, ``STUDENT_CHANNELS`` for the student), so ``read_s``
 grows with the channels and the pixels but says nothing about Zarr or disk (the JSON says so
 under ``read_stand_in``). The writer's floor is reading the inputs once plus compressing
-the written maps' full-resolution bands once (the same DEFLATE, predictor, tiling and threads
+the written maps' full-resolution bands once (the same DEFLATE level, predictor, tiling and threads
 as the COGs, no overviews, no quicklooks): ``write_vs_floor`` is what the run spent outside
 model compute over that.
 
@@ -125,14 +125,21 @@ def run_one(model_name: str, size_px: int, device: str) -> dict:
     }
 
 
-def run_in_subprocess(model_name: str, size_px: int, device: str) -> dict:
-    """``run_one`` in a fresh interpreter (so peak RSS is that run's alone); printed as it
-    ends. A failing run raises with its own traceback."""
-    result = subprocess.run([sys.executable, __file__, "--one", model_name, str(size_px), device],
-                            capture_output=True, text=True)
-    if result.returncode != 0:
-        raise RuntimeError(f"{model_name} at {size_px} px on {device} failed:\n{result.stderr}")
-    run = json.loads(result.stdout.strip().splitlines()[-1])
+def run_in_subprocess(model_name: str, size_px: int, device: str, repeats: int) -> dict:
+    """``run_one`` ``repeats`` times, each in a fresh interpreter (so peak RSS is that run's
+    alone): the run of median total time, with every repeat's ``total_s_repeats`` (one run
+    varies by about 5% on a shared 2-core machine); printed as it ends. A failing run raises
+    with its own traceback."""
+    runs = []
+    for _ in range(repeats):
+        result = subprocess.run([sys.executable, __file__, "--one", model_name, str(size_px),
+                                 device], capture_output=True, text=True)
+        if result.returncode != 0:
+            raise RuntimeError(f"{model_name} at {size_px} px on {device} failed:\n"
+                               f"{result.stderr}")
+        runs.append(json.loads(result.stdout.strip().splitlines()[-1]))
+    runs.sort(key=lambda run: run["total_s"])
+    run = runs[len(runs) // 2] | {"total_s_repeats": [r["total_s"] for r in runs]}
     print(json.dumps(run), flush=True)
     return run
 
@@ -142,7 +149,7 @@ def compress_once_s(cogs: list[Path], out_dir: Path) -> float:
     into tiled, band-interleaved GeoTIFFs with the COGs' own compression and threads."""
     import rasterio
 
-    from floodkd.predict.cog import COMPRESSION, PREDICTORS
+    from floodkd.predict.cog import COMPRESSION, DEFLATE_LEVEL, PREDICTORS
 
     out_dir.mkdir()
     seconds = 0.0
@@ -150,7 +157,8 @@ def compress_once_s(cogs: list[Path], out_dir: Path) -> float:
         with rasterio.open(cog) as src:
             values, profile = src.read(), src.profile
         profile.update(driver="GTiff", tiled=True, interleave="band", compress=COMPRESSION,
-                       predictor=PREDICTORS[str(values.dtype)], num_threads="ALL_CPUS")
+                       zlevel=DEFLATE_LEVEL, predictor=PREDICTORS[str(values.dtype)],
+                       num_threads="ALL_CPUS")
         start = time.perf_counter()
         with rasterio.open(out_dir / cog.name, "w", **profile) as dst:
             dst.write(values)
@@ -165,6 +173,8 @@ def main() -> None:
     parser.add_argument("--out", type=Path, default=RESULTS)
     parser.add_argument("--sizes", type=int, nargs=3, default=SIZES_PX,
                         help="three region sides in px spanning 16x in area")
+    parser.add_argument("--repeats", type=int, default=3,
+                        help="runs of each model and size; the median run is kept")
     args = parser.parse_args()
     if args.one:
         print(json.dumps(run_one(args.one[0], int(args.one[1]), args.one[2])))
@@ -177,8 +187,8 @@ def main() -> None:
     for device in devices:
         for model in ("student", "teacher"):
             for size in args.sizes:
-                runs.append(run_in_subprocess(model, size, device))
-        runs.append(run_in_subprocess("ensemble", args.sizes[-1], device))
+                runs.append(run_in_subprocess(model, size, device, args.repeats))
+        runs.append(run_in_subprocess("ensemble", args.sizes[-1], device, args.repeats))
     largest = {(r["model"], r["device"]): r for r in runs if r["size_px"] == args.sizes[-1]}
     smallest = {(r["model"], r["device"]): r for r in runs if r["size_px"] == args.sizes[0]}
     summary = {
@@ -188,7 +198,7 @@ def main() -> None:
                     "load_average_1min": [load_before, os.getloadavg()[0]],  # before, after
                     "cuda": torch.cuda.get_device_name(0) if torch.cuda.is_available() else None},
         "student_tile_px": TILE_PX, "student_overlap_px": OVERLAP_PX,
-        "sizes_px": list(args.sizes),
+        "sizes_px": list(args.sizes), "repeats": args.repeats,
         "read_stand_in": READ_STAND_IN,  # so read_s and floor_s are not a cube's read time
         # end-to-end MP/s of one student model over the teacher's, largest region, CPU
         "student_vs_teacher_throughput": largest[("student", "cpu")]["megapixels_per_s"]

@@ -37,6 +37,9 @@ __all__ = ["BandSpec", "NODATA", "BYTE_NODATA", "CogBandWriter", "cog_band_write
 NODATA = -9999.0  # finite, so every GIS honours it (NaN nodata trips some tools)
 BYTE_NODATA = 255  # nodata of uint8 (class and flag) layers
 COMPRESSION = "DEFLATE"
+# zlib's fast level: writes a third quicker than GDAL's default 6 for files about 1% larger
+# (the demo's observed maps: 492 against 487 kB; benchmarks/predict.py at 2048 px)
+DEFLATE_LEVEL = 3
 # the TIFF predictor that fits the data type: floating point (3) or horizontal differencing (2)
 PREDICTORS = {"float32": 3, "uint8": 2}
 VRT_TYPES = {"float32": "Float32", "uint8": "Byte"}
@@ -131,8 +134,8 @@ def cog_band_writer(
             gdal_copy(
                 str(vrt_path), str(tmp_cog), driver="GTiff", TILED="YES", BLOCKXSIZE=blocksize,
                 BLOCKYSIZE=blocksize, INTERLEAVE="BAND", COPY_SRC_OVERVIEWS="YES",
-                COMPRESS=COMPRESSION, PREDICTOR=PREDICTORS[dtype], BIGTIFF="IF_SAFER",
-                NUM_THREADS="ALL_CPUS",
+                COMPRESS=COMPRESSION, ZLEVEL=DEFLATE_LEVEL, PREDICTOR=PREDICTORS[dtype],
+                BIGTIFF="IF_SAFER", NUM_THREADS="ALL_CPUS",
             )
             with rasterio.open(tmp_cog) as written:
                 if written.overviews(1) != factors:  # the VRT hid an overview level
