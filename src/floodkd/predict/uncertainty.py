@@ -18,7 +18,6 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 import numpy as np
-from scipy.special import entr
 
 from floodkd.predict.bands import BandSpec
 
@@ -40,27 +39,35 @@ UNCERTAINTY_BANDS = (
              "epistemic uncertainty: entropy of the mean minus mean entropy, natural log"),
 )
 
+TINY = np.finfo(np.float64).tiny  # floor of the log's argument, so that 0 log 0 is 0
+
 # the per-pixel quantities averaged over samples that tiles contribute (weighted) to a pixel
 MOMENT_NAMES = ("mean_p", "mean_p_squared", "mean_entropy_nats")
 
 
 def binary_entropy(p: np.ndarray) -> np.ndarray:
-    """Entropy in nats of a Bernoulli(p) outcome, elementwise; 0 at p = 0 and p = 1.
-
-    ``scipy.special.entr`` (-x log x, 0 at 0) of p and of 1 - p instead of clipped logs:
-    this runs over every sample of every tile.
-    """
+    """Entropy in nats of a Bernoulli(p) outcome, elementwise; 0 at p = 0 and p = 1."""
     p = np.array(p, dtype=np.float64)  # a copy the maths may overwrite
     return _binary_entropy_into(p, np.empty_like(p))
 
 
 def _binary_entropy_into(p: np.ndarray, out: np.ndarray) -> np.ndarray:
-    """H(p) of float64 ``p`` into ``out`` (same shape), with ``p`` as the only scratch: it
-    is overwritten. No other array is allocated."""
+    """H(p) of float64 ``p`` into ``out`` (same shape); ``p`` is overwritten.
+
+    -(p log p + q log q) with each log taken of max(x, tiny), so that 0 log 0 = 0: numpy's
+    SIMD log runs at twice the speed of ``scipy.special.entr``'s scalar loop, and this runs
+    over every sample of every tile."""
     np.clip(p, 0.0, 1.0, out=p)
-    entr(p, out=out)
-    np.subtract(1.0, p, out=p)
-    out += entr(p, out=p)
+    q = np.subtract(1.0, p)
+    np.maximum(p, TINY, out=out)
+    np.log(out, out=out)
+    out *= p  # p log p
+    np.maximum(q, TINY, out=p)
+    np.log(p, out=p)
+    p *= q  # q log q
+    out += p
+    np.negative(out, out=out)
+    out += 0.0  # -0.0 at p = 0 and 1 becomes 0.0
     return out
 
 
@@ -77,7 +84,8 @@ class UncertaintyMaps:
 def tile_moments(samples: np.ndarray) -> np.ndarray:
     """(3, h, w) moments of (S, h, w) probability samples in [0, 1]: mean p, mean p^2,
     mean H(p). Sums in float64 straight from the samples' dtype, without a float64 copy of
-    the samples: besides the result, two (h, w) float64 buffers serve every sample."""
+    the samples: besides the result, three (h, w) float64 buffers at a time serve every
+    sample."""
     samples = np.asarray(samples)
     if samples.ndim != 3 or samples.shape[0] < 1:
         raise ValueError(f"samples must be (S, h, w) with S >= 1, got shape {samples.shape}")
