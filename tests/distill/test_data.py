@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import pickle
+
 import numpy as np
 import pytest
 import torch
@@ -420,8 +422,20 @@ def test_samples_that_fit_no_memory_are_spilled_once_and_read_back_unchanged(
     assert len(reads) == 3 * TIMES.size  # one read per time and chunk, in the first epoch
     (folder,) = os.listdir(tmp_path)
     assert len(os.listdir(tmp_path / folder)) == len(samples)
-    del spilled
-    assert os.listdir(tmp_path) == []  # the spill goes with the dataset
+    # a DataLoader worker's copy reads the spill; a copy made before it reads windows and
+    # never spills (workers are new copies every epoch)
+    worker = pickle.loads(pickle.dumps(spilled))
+    early = pickle.loads(pickle.dumps(
+        CubeTileDataset(data.cube_path, tiles, samples, (16, 16), cache_mb=0.002)))
+    reads.clear()
+    for i in order[:5]:
+        from_spill, from_cube = worker[i], early[i]
+        for key, value in expected[i].items():
+            torch.testing.assert_close(from_spill[key], value, equal_nan=True, rtol=0, atol=0)
+            torch.testing.assert_close(from_cube[key], value, equal_nan=True, rtol=0, atol=0)
+    assert len(reads) == 5 and os.listdir(tmp_path) == [folder]
+    del spilled, worker
+    assert os.listdir(tmp_path) == []  # the spill goes with the dataset that wrote it
 
 
 def test_a_spill_that_cannot_be_written_says_where_and_what_to_do(
@@ -443,3 +457,11 @@ def test_a_spill_that_cannot_be_written_says_where_and_what_to_do(
                        r"samples of .*cube.zarr there \(.*No space left.*TMPDIR"):
         dataset[0]
     assert os.listdir(tmp_path) == []  # nothing half-written is left
+
+    def unreadable(*args, **kwargs):
+        raise OSError(errno.EIO, "Input/output error")
+
+    monkeypatch.setattr(dataset, "_read_block", unreadable)
+    with pytest.raises(OSError, match="Input/output error"):  # not taken for a full disk
+        dataset[0]
+    assert os.listdir(tmp_path) == []

@@ -323,7 +323,8 @@ class CubeTileDataset(Dataset):
     chunk of the cube, and kept, so later epochs of a small region cost no I/O. Else, when
     the chunks they lie in fit, those are kept as first read (``_blocks``). Else (a large
     region) they are spilled at the first item, chunk by chunk, to a temporary folder
-    (``_spilled``), whence each epoch reads only each sample's own bytes. ``cache_mb`` 0
+    (``_spilled``), whence each epoch reads only each sample's own bytes; a pickled copy
+    (a DataLoader worker's) reads that spill, or windows where there is none. ``cache_mb`` 0
     keeps nothing and reads each window from the cube, every time.
     """
 
@@ -357,6 +358,8 @@ class CubeTileDataset(Dataset):
         self._variables = (*TEACHER_VARIABLES, *STUDENT_VARIABLES) if student else TEACHER_VARIABLES
         self._cache_mb = cache_mb
         self._spill: tempfile.TemporaryDirectory | None = None
+        self._spill_dir: str | None = None  # the spill's folder, for copies too
+        self._copy = False  # a pickled copy (a DataLoader worker's)
         self._reach_px = (int(self.windows[:, 2].max(initial=0)),
                           int(self.windows[:, 3].max(initial=0)))  # a tile's reach past a chunk
 
@@ -375,7 +378,11 @@ class CubeTileDataset(Dataset):
         state = self.__dict__.copy()
         state["_cube"] = None  # each DataLoader worker opens its own handle
         state.pop("_blocks", None)  # and decodes its own blocks
-        state["_spill"] = None  # and spills its own samples
+        # the spill stays the process's that wrote it (its folder goes with that dataset);
+        # a copy reads it where it exists, and never spills: DataLoader workers are new
+        # copies every epoch, and each would spill everything again
+        state["_spill"] = None
+        state["_copy"] = True
         return state
 
     def _land_level(self, t: int) -> tuple[float, float]:
@@ -397,7 +404,7 @@ class CubeTileDataset(Dataset):
             if block not in self._blocks:
                 self._blocks[block] = self._read_block(block)
             return self._from_block(index, block, self._blocks[block])
-        if self._cache_mb > 0:
+        if self._spill_dir is not None or (self._cache_mb > 0 and not self._copy):
             return self._spilled(index)
         row_off, col_off, height, width = self._window(index)
         return self._sample(index, read_window(self.cube, self.samples[index][1], row_off,
@@ -431,21 +438,26 @@ class CubeTileDataset(Dataset):
         (``chunk_ordered``), as one uncompressed safetensors file in a temporary folder (in
         ``TMPDIR``), removed with the dataset. Read window by window instead, each read
         would decompress the window's whole chunk of every variable again, every epoch."""
-        if self._spill is None:
+        if self._spill_dir is None:
             spill = tempfile.TemporaryDirectory(prefix="floodkd-samples-")
             try:
                 for i, sample in self.chunk_ordered():
-                    save_file({key: value.contiguous() for key, value in sample.items()},
-                              f"{spill.name}/{i}.safetensors")
-            except (OSError, SafetensorError) as error:
+                    self._save_spilled(sample, f"{spill.name}/{i}.safetensors")
+            except BaseException:  # a failed read or write leaves no folder behind
                 spill.cleanup()
-                raise InputError(spill.name, f"cannot spill the training samples of "
-                                 f"{self.cube_path} there ({error})",
-                                 "free disk space there, point TMPDIR at a larger disk, or "
-                                 "set training.sample_cache_mb to 0 to read each window "
-                                 "from the cube every epoch") from error
-            self._spill = spill
-        return load_file(f"{self._spill.name}/{index}.safetensors")
+                raise
+            self._spill, self._spill_dir = spill, spill.name
+        return load_file(f"{self._spill_dir}/{index}.safetensors")
+
+    def _save_spilled(self, sample: dict[str, torch.Tensor], path: str) -> None:
+        try:
+            save_file({key: value.contiguous() for key, value in sample.items()}, path)
+        except (OSError, SafetensorError) as error:
+            raise InputError(Path(path).parent, f"cannot spill the training samples of "
+                             f"{self.cube_path} there ({error})",
+                             "free disk space there, point TMPDIR at a larger disk, or set "
+                             "training.sample_cache_mb to 0 to read each window from the "
+                             "cube every epoch") from error
 
     @cached_property
     def _chunk_px(self) -> tuple[int, int]:
