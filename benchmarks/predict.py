@@ -176,6 +176,8 @@ def main() -> None:
     parser.add_argument("--repeats", type=int, default=3,
                         help="runs of each model and size; the median run is kept")
     args = parser.parse_args()
+    if args.repeats < 1:
+        parser.error("--repeats must be at least 1")
     if args.one:
         print(json.dumps(run_one(args.one[0], int(args.one[1]), args.one[2])))
         return

@@ -146,6 +146,14 @@ def test_a_student_setting_leaves_the_teacher_alone(coast):
                            *MODEL_CONSUMERS])
 
 
+def test_a_scoring_setting_leaves_the_teacher_passes_alone(coast):
+    scoring = planned_jobs(coast, "--config", "evaluate={threshold: 0.4}")
+    assert "Evaluating models and baselines on demo-target" in scoring
+    assert TEACHER_PASSES not in scoring
+    # which truth a pass is scored against decides which passes the teacher maps
+    assert TEACHER_PASSES in planned_jobs(coast, "--config", "evaluate={truth_match_hours: 6}")
+
+
 def test_a_scenario_setting_reruns_only_that_map(coast):
     jobs = planned_jobs(coast, "--config",
                         "predict={scenarios: {surge_1m: {water_level_offset_m: 1.5}}}")

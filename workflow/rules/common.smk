@@ -93,6 +93,16 @@ def evaluate_settings(wildcards):
                           config["regions"][wildcards.region].get("truth")])
 
 
+def teacher_passes_settings(wildcards):
+    """What `floodkd teacher-passes` reads: evaluation's plan (truth matching, the truth), its
+    batches and device, and the held-out period; not how evaluation scores."""
+    evaluate = config["evaluate"]
+    return settings_hash([evaluate.get("truth_match_hours"), evaluate.get("batch_size"),
+                          config["training"].get("device"),
+                          config["regions"][wildcards.region].get("truth"),
+                          holdout_settings(wildcards)])
+
+
 def reference_water_source(wildcards):
     """What a region's reference water is made from: the raster its config names, else the
     teacher (over every radar pass of the cube)."""

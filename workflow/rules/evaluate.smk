@@ -10,9 +10,7 @@ rule teacher_passes:
         passes=f"{RESULTS}/{{region}}/teacher_passes.tif",
     params:
         config=EFFECTIVE_CONFIG,
-        # the passes: evaluation's plan (its settings, the truth) in the held-out period
-        settings=lambda wildcards: settings_hash([evaluate_settings(wildcards),
-                                                  holdout_settings(wildcards)]),
+        settings=teacher_passes_settings,
         teacher=lambda wildcards, input: os.path.dirname(input.teacher),
     threads: 2
     resources:
@@ -47,8 +45,8 @@ rule evaluate:
         settings=evaluate_settings,
         student=lambda wildcards, input: os.path.dirname(input.student),
         out=lambda wildcards, output: os.path.dirname(output.metrics),
-    # one core: a second thread saved 12% (demo: 30 -> 27 s), running beside the scenarios'
-    # maps on two cores saves more
+    # one core: running beside the scenarios' maps on two cores saves more than a second
+    # thread would
     threads: 1
     resources:
         mem_mb=4000,

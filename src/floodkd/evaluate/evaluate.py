@@ -61,7 +61,7 @@ from floodkd.evaluate.metrics import (
     uncertainty_error_auroc,
 )
 from floodkd.evaluate.monotone import level_sweep, monotone_fraction, sweep_levels
-from floodkd.evaluate.teacher_passes import read_teacher_passes
+from floodkd.evaluate.teacher_passes import read_teacher_pass, teacher_pass_bands
 from floodkd.grid import RegionGrid
 from floodkd.predict.uncertainty import (
     MOMENT_NAMES,
@@ -381,7 +381,7 @@ def evaluate_region(config: dict[str, Any], region_name: str, teacher_passes: st
                  else read_reference_raster(reference_water, grid) == REFERENCE)
 
     plan = evaluation_plan(config, region_name, region, held, settings)
-    passes = read_teacher_passes(teacher_passes, grid, dict(zip(
+    pass_bands = teacher_pass_bands(teacher_passes, grid, dict(zip(
         plan.times["radar_passes"], iso_times(times[plan.times["radar_passes"]]), strict=True)))
     multiple = 2 ** ensembles["student_distilled"].members[0].config.depth
     size = padded_size([region.tiles], multiple)
@@ -413,8 +413,7 @@ def evaluate_region(config: dict[str, Any], region_name: str, teacher_passes: st
                 maps["bathtub"][~np.isfinite(elevation) | ~np.isfinite(level)] = np.nan
             if radar[t]:  # radar models are not scored where the pass has no data
                 vv = cube["vv_db"].isel(time=t).values
-                if t in passes:
-                    maps["teacher"] = passes[t]
+                maps["teacher"] = read_teacher_pass(teacher_passes, pass_bands[t])
                 if np.isfinite(vv).any():
                     maps["sar_otsu"] = sar_otsu(vv).astype(np.float64)
                     maps["sar_otsu"][~np.isfinite(vv)] = np.nan

@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import argparse
 import logging
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -54,15 +55,17 @@ def map_teacher_passes(config: dict[str, Any], region_name: str, teacher_path: s
     teacher, _ = load_checkpoint(RadarTeacher, teacher_path)
     teacher.to(device).eval()
     size = padded_size([region.tiles], teacher.config.patch_size)
-    bands = []
-    for t in passes.times["radar_passes"]:
-        prob = predict_time(region, passes.tile_positions, t, size, teacher, {}, settings,
-                            device)["teacher"]
-        prob[~np.isfinite(cube["vv_db"].isel(time=t).values)] = np.nan
-        bands.append(prob)
-        log.info("teacher on the radar pass of %s", times[t])
+
+    def bands() -> Iterator[np.ndarray]:  # one pass at a time, written as it is mapped
+        for t in passes.times["radar_passes"]:
+            prob = predict_time(region, passes.tile_positions, t, size, teacher, {}, settings,
+                                device)["teacher"]
+            prob[~np.isfinite(cube["vv_db"].isel(time=t).values)] = np.nan
+            log.info("teacher on the radar pass of %s", times[t])
+            yield prob
+
     names = iso_times(times[passes.times["radar_passes"]])
-    write_teacher_passes(out_path, bands, names, RegionGrid.from_dataset(cube), region_name)
+    write_teacher_passes(out_path, bands(), names, RegionGrid.from_dataset(cube), region_name)
     return names
 
 
