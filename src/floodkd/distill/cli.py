@@ -13,11 +13,17 @@ from floodkd.outputs import check_outputs
 log = logging.getLogger(__name__)
 
 
-def add_arguments(parser: argparse.ArgumentParser) -> None:
+def add_region_teacher_arguments(parser: argparse.ArgumentParser) -> None:
+    """``--config``, ``--region`` and ``--teacher``, as the commands that run the teacher
+    over a region take them."""
     parser.add_argument("--config", required=True, help="workflow config YAML")
     parser.add_argument("--region", required=True, help="region name in the config")
     parser.add_argument("--teacher", required=True,
                         help="teacher folder (holding teacher.safetensors) or the file itself")
+
+
+def add_arguments(parser: argparse.ArgumentParser) -> None:
+    add_region_teacher_arguments(parser)
     parser.add_argument("--out", required=True, help="output folder for the student ensemble")
 
 

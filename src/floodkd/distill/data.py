@@ -17,6 +17,7 @@ from dataclasses import dataclass
 from functools import cached_property
 from itertools import groupby
 from pathlib import Path
+from typing import Any
 
 import geopandas as gpd
 import numpy as np
@@ -51,6 +52,7 @@ __all__ = [
     "labelled_pixels",
     "calibration_holdout",
     "whole_blocks",
+    "time_window_days",
     "holdout_mask",
     "select_samples",
     "padded_size",
@@ -237,6 +239,12 @@ def calibration_holdout(labelled: np.ndarray, fraction: float, block_px: int,
         cols = slice(col * block_px, (col + 1) * block_px)
         held[rows, cols] = labelled[rows, cols]
     return held
+
+
+def time_window_days(config: dict[str, Any]) -> float:
+    """``align.time_window_days``: how far from a cube time a radar pass may be matched to
+    it, so how far before the first held-out pass the held-out period starts."""
+    return float((config.get("align") or {}).get("time_window_days", 3))
 
 
 def holdout_mask(

@@ -20,7 +20,7 @@ import numpy as np
 
 from floodkd.atomic import atomic_path
 from floodkd.config import load_config, region_config
-from floodkd.distill.data import holdout_mask, open_region
+from floodkd.distill.data import holdout_mask, open_region, time_window_days
 from floodkd.distill.loop import iso_times
 from floodkd.distill.samples import held_out_start
 from floodkd.distill.settings import training_settings
@@ -45,7 +45,7 @@ def holdout_document(config: dict[str, Any], region_name: str) -> dict[str, Any]
     region = open_region(config.get("results_dir", "results"), region_name, ["radar_present"])
     times = region.cube["time"].values
     radar = region.cube["radar_present"].values.astype(bool)
-    window_days = float(config.get("align", {}).get("time_window_days", 3))
+    window_days = time_window_days(config)
     held = holdout_mask(times, radar, settings.holdout_fraction, window_days)
     start = held_out_start(times, held, window_days)
     log.info("%s: %d held-out times; training passes must precede %s", region_name,

@@ -37,6 +37,7 @@ from floodkd.distill.data import (
     label_class_counts,
     open_region,
     padded_size,
+    time_window_days,
 )
 from floodkd.distill.ewc import EWC, fisher_diagonal
 from floodkd.distill.loop import (
@@ -336,7 +337,7 @@ def distill_region(config: dict[str, Any], region_name: str, teacher_path: str |
     teacher.to(device).eval().requires_grad_(False)
     times = region.cube["time"].values
     radar = region.cube["radar_present"].values.astype(bool)
-    window_days = float(config.get("align", {}).get("time_window_days", 3))
+    window_days = time_window_days(config)
     held_out = holdout_mask(times, radar, settings.holdout_fraction, window_days)
     _check_teacher_cutoff(teacher_meta, teacher_path, held_out_start(times, held_out, window_days))
     samples = target_samples(region, held_out, settings.calibration_fraction,

@@ -21,6 +21,7 @@ from floodkd.distill.data import (
     label_class_counts,
     open_region,
     padded_size,
+    time_window_days,
 )
 from floodkd.distill.loop import (
     STATE_DIR,
@@ -114,7 +115,7 @@ def train_teacher(config: dict[str, Any], out_dir: str | Path,
     teacher = RadarTeacher(models.teacher, models.teacher_pretrained_dir)
     size = padded_size([r.tiles for r in regions], teacher.config.patch_size)
     train_sets, val_sets, train_counts = [], [], []
-    window_days = float(config.get("align", {}).get("time_window_days", 3))
+    window_days = time_window_days(config)
     for region in regions:
         counts = label_class_counts(region.cube, region.tiles)
         radar = region.cube["radar_present"].values.astype(bool)

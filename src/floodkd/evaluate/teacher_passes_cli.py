@@ -13,8 +13,14 @@ from typing import Any
 import numpy as np
 
 from floodkd.config import load_config
-from floodkd.distill.cli import teacher_weights
-from floodkd.distill.data import TERRAIN_VARIABLES, holdout_mask, open_region, padded_size
+from floodkd.distill.cli import add_region_teacher_arguments, teacher_weights
+from floodkd.distill.data import (
+    TERRAIN_VARIABLES,
+    holdout_mask,
+    open_region,
+    padded_size,
+    time_window_days,
+)
 from floodkd.distill.loop import iso_times, pick_device
 from floodkd.distill.settings import training_settings
 from floodkd.evaluate.evaluate import EvaluateConfig, evaluation_plan, predict_time
@@ -27,10 +33,7 @@ log = logging.getLogger(__name__)
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
-    parser.add_argument("--config", required=True, help="workflow config YAML")
-    parser.add_argument("--region", required=True, help="region name in the config")
-    parser.add_argument("--teacher", required=True,
-                        help="teacher folder (holding teacher.safetensors) or the file itself")
+    add_region_teacher_arguments(parser)
     parser.add_argument("--out", required=True, help="results/<region>/teacher_passes.tif")
 
 
@@ -48,7 +51,7 @@ def map_teacher_passes(config: dict[str, Any], region_name: str, teacher_path: s
                          ["vv_db", "radar_present", *TERRAIN_VARIABLES])
     cube, times = region.cube, region.cube["time"].values
     radar = cube["radar_present"].values.astype(bool)
-    window_days = float(config.get("align", {}).get("time_window_days", 3))
+    window_days = time_window_days(config)
     held = holdout_mask(times, radar, training.holdout_fraction, window_days)
     passes = evaluation_plan(config, region_name, region, held, settings)
     device = pick_device(training.device)
