@@ -19,7 +19,7 @@ validate(config, "config/schema.yaml")
 
 wildcard_constraints:
     region="[a-z0-9][a-z0-9-]*",
-    modality="sar|optical|gcm|tide|terrain|labels",
+    modality="sar|optical|gcm|tide|terrain|labels|defences",
     scenario="[a-z0-9][a-z0-9_-]*",
 
 

@@ -180,6 +180,14 @@ def _labels(folder: Path) -> None:
                   "kind": ["raster", "vector"]}).to_csv(folder / "labels.csv", index=False)
 
 
+def defences(folder: Path) -> None:
+    """Two protected areas: a polder (crest 3 m) and, overlapping its east part, a ring
+    inside it (crest 4.5 m)."""
+    areas = [box(3.001, 51.001, 3.006, 51.004), box(3.004, 51.001, 3.006, 51.004)]
+    gpd.GeoDataFrame({"crest_m": [3.0, 4.5]}, geometry=areas, crs="EPSG:4326").to_file(
+        folder / "defences.gpkg", layer="defences")
+
+
 def make_region(root: Path, modalities: tuple[str, ...] = ("optical", "tide", "gcm", "labels"),
                 align: dict | None = None) -> Path:
     """Write ``root/results/coast/ingest/...`` and ``root/config.yaml``; return the config."""
@@ -193,7 +201,8 @@ def make_region(root: Path, modalities: tuple[str, ...] = ("optical", "tide", "g
     (ingest / "terrain").mkdir()
     _dem(ingest / "terrain" / "dem.tif")
     builders = {"optical": _optical, "tide": lambda f: _tide(f / "tide.nc"),
-                "gcm": lambda f: _gcm(f / "gcm.nc"), "labels": _labels}
+                "gcm": lambda f: _gcm(f / "gcm.nc"), "labels": _labels,
+                "defences": defences}
     for name in modalities:
         (ingest / name).mkdir()
         builders[name](ingest / name)

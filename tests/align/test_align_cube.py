@@ -199,6 +199,21 @@ def test_tiles_have_fractions_and_disjoint_splits(aligned):
     assert (owner != "").all()  # the tiles cover the whole grid
 
 
+def test_protected_areas_carry_their_highest_crest(tmp_path):
+    config = fakes.make_region(tmp_path, modalities=("defences",))
+    cube = tmp_path / "cube.zarr"
+    assert main(["align", "--config", str(config), "--region", fakes.REGION, "--cube", str(cube),
+                 "--tiles", str(tmp_path / "tiles.parquet"), "--threads", "1"]) == 0
+    ds = xr.open_zarr(cube).load()
+    crest, grid = ds["protection_level_m"].values, RegionGrid.from_config(
+        load_config(config), fakes.REGION)
+    for lon, lat, expected in ((3.002, 51.0025, 3.0), (3.005, 51.0025, 4.5),
+                               (3.008, 51.0025, np.nan), (3.002, 51.0055, np.nan)):
+        row, col = _pixel_of(grid, lon, lat)
+        np.testing.assert_equal(crest[round(row), round(col)], np.float32(expected))
+    assert ds["protection_level_m"].attrs["units"] == "m"
+
+
 def test_optional_modalities_absent(tmp_path):
     config = fakes.make_region(tmp_path, modalities=())
     cube = tmp_path / "cube.zarr"
@@ -210,6 +225,7 @@ def test_optional_modalities_absent(tmp_path):
     for name in ("b02", "water_level_m", "zos_m"):
         assert ds[name].isnull().all().item(), name
     assert (ds["label"] == 255).all().item() and (ds["clear_sky"] == 0).all().item()
+    assert ds["protection_level_m"].isnull().all().item()  # no register: nothing protected
     assert ds.sizes["gauge"] == 0 and ds.sizes["lag"] == 72
 
 

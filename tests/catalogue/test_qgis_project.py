@@ -246,6 +246,24 @@ def test_reference_water_joins_the_context(workdir):
     assert (entry.get("value"), entry.get("label")) == ("1", "reference water")
 
 
+def test_the_protected_areas_join_the_context_labelled_by_their_crest(workdir):
+    grid = RegionGrid.from_config(load_config("config.yaml"), REGION)
+    defences = Path("results", REGION, "ingest", "defences")
+    defences.mkdir(parents=True)
+    left, bottom, _, _ = grid.bounds
+    gpd.GeoDataFrame({"crest_m": [4.2]}, geometry=[box(left, bottom, left + 200, bottom + 200)],
+                     crs=grid.crs.to_wkt()).to_crs("EPSG:4326").to_file(
+        defences / "defences.gpkg", layer="defences", driver="GPKG")
+    root = ET.parse(_run("--defences", str(defences), labels=False)).getroot()
+    assert dict(_tree(root.find("layer-tree-group")))["context"] == [
+        "region outline", "tide gauges", "protected areas (crest m)"]
+    [layer] = [layer for layer in root.iter("maplayer")
+               if layer.findtext("layername") == "protected areas (crest m)"]
+    assert layer.findtext("datasource") == "./ingest/defences/defences.gpkg|layername=defences"
+    assert layer.find("srs/spatialrefsys/authid").text == "EPSG:4326"
+    assert layer.find(".//text-style").get("fieldName") == "crest_m"
+
+
 def test_the_same_maps_give_the_same_project_and_a_stac_collection(workdir):
     first = _run().read_bytes()
     assert _run().read_bytes() == first

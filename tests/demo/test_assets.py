@@ -1,4 +1,4 @@
-"""The demo target's assets and zones: real formats, and placed where such things stand."""
+"""The demo's assets, zones and defence register: real formats, placed where such things stand."""
 
 from __future__ import annotations
 
@@ -7,8 +7,10 @@ from pathlib import Path
 import geopandas as gpd
 import numpy as np
 import rasterio
+import rasterio.features
 
 from floodkd.risk.exposure_assets import read_assets, read_polygons
+from tests.demo.conftest import DEMO_SEED, DEMO_SIZE_PX
 
 
 def _truth_grid(demo_dir: Path):
@@ -54,3 +56,22 @@ def test_zones_cover_the_region_without_overlap(demo_dir: Path):
         assert zones.crs == grid.crs
     assert np.isclose(zones.area.sum(), area)
     assert np.isclose(zones.union_all().area, area)
+
+
+def test_the_defence_register_holds_the_polder_and_its_ring_s_lowest_crest(demo_dir: Path):
+    """Every region's register: the ring dike's protected land, its crest within a survey's
+    error of the ring's lowest crest cell (where water would first overtop it)."""
+    from floodkd.demo.generate import radar_geobox, region_terrain
+    from floodkd.demo.regions import DEMO_REGIONS
+    from floodkd.ingest.defences import read_defences
+
+    for spec in DEMO_REGIONS:
+        register = read_defences(demo_dir / spec.name / "defences" / "defences.gpkg", "crest_m")
+        terrain, inner = region_terrain(spec, DEMO_SEED, DEMO_SIZE_PX)
+        lowest = float(terrain.elevation_m[terrain.dike].min())
+        assert len(register) == 1
+        assert abs(float(register["crest_m"].item()) - lowest) < 0.4  # 4 survey errors
+        grid = radar_geobox(spec, DEMO_SIZE_PX)
+        burnt = rasterio.features.rasterize(register.to_crs(grid.crs.to_wkt()).geometry,
+                                            out_shape=grid.shape, transform=grid.affine)
+        np.testing.assert_array_equal(burnt == 1, terrain.polder[inner])

@@ -29,8 +29,10 @@ def _terrain(shape=(2, 2)):
 def test_every_channel_has_constants_and_modalities_cover_non_terrain():
     assert set(STUDENT_CHANNELS) | set(TEACHER_CHANNELS) <= set(NORMALISATION)
     in_modalities = {name for m in MODALITIES for name in MODALITY_CHANNELS[m]}
-    assert set(STUDENT_CHANNELS) - in_modalities == {"elevation_m", "hand_m", "coast_distance_m"}
-    assert len(STUDENT_CHANNELS) == 16
+    # static, always present: the terrain and the defences (unprotected where none is known)
+    assert set(STUDENT_CHANNELS) - in_modalities == {"elevation_m", "hand_m", "coast_distance_m",
+                                                     "protection_level_m", "protected"}
+    assert len(STUDENT_CHANNELS) == 18
 
 
 def test_teacher_image_values_and_nan():
@@ -94,6 +96,16 @@ def test_student_image_zeroes_absent_modalities_and_cloudy_pixels():
         assert not image[STUDENT_CHANNELS.index(name)].any()
     elevation = STUDENT_CHANNELS.index("elevation_m")
     np.testing.assert_allclose(image[elevation], normalise("elevation_m", arrays["elevation_m"]))
+
+
+def test_student_image_marks_protected_pixels_from_their_crest():
+    arrays = _terrain()
+    assert not student_image(arrays, {})[STUDENT_CHANNELS.index("protected")].any()
+    arrays["protection_level_m"] = np.array([[4.2, np.nan], [np.nan, 3.0]], np.float32)
+    image = student_image(arrays, {})
+    np.testing.assert_array_equal(image[STUDENT_CHANNELS.index("protected")], [[1, 0], [0, 1]])
+    np.testing.assert_allclose(image[STUDENT_CHANNELS.index("protection_level_m")],
+                               [[(4.2 - 2.0) / 5.0, 0.0], [0.0, (3.0 - 2.0) / 5.0]], rtol=1e-6)
 
 
 def test_student_image_requires_terrain_and_present_channels():

@@ -6,7 +6,7 @@ import pytest
 import torch
 
 from floodkd.errors import InputError
-from floodkd.models.channels import TEACHER_CHANNELS
+from floodkd.models.channels import STUDENT_CHANNELS, TEACHER_CHANNELS
 from floodkd.models.checkpoint import (
     load_checkpoint,
     save_checkpoint,
@@ -45,7 +45,8 @@ def test_student_round_trip_with_shared_json(tmp_path):
     save_checkpoint(model, path, {"temperature": 1.7}, config_path=tmp_path / "student.json")
     loaded, meta = load_checkpoint(FloodStudent, path, config_path=tmp_path / "student.json")
     assert meta["temperature"] == 1.7
-    inputs = (torch.randn(1, 16, 16, 16), torch.ones(1, 3), torch.randn(1, 2, 72))
+    inputs = (torch.randn(1, len(STUDENT_CHANNELS), 16, 16), torch.ones(1, 3),
+              torch.randn(1, 2, 72))
     torch.testing.assert_close(loaded(*inputs)[0], model(*inputs)[0], rtol=0, atol=0)
 
 

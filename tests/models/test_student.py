@@ -9,6 +9,7 @@ from floodkd.models.student import (
     Projection,
     StudentConfig,
     TemporalEncoder,
+    flood_logit,
     sinusoidal_encoding,
 )
 
@@ -254,6 +255,7 @@ def test_probability_never_falls_as_the_water_level_rises_in_a_trained_student()
         loss.backward()
         optimiser.step()
     model.eval()
+    _protect_left_half(image, crest_m=2.0)  # a defence's gate must keep it monotone too
     levels = torch.linspace(-3.0, 6.0, 37)
     with torch.no_grad():
         probs = torch.stack([
@@ -261,6 +263,53 @@ def test_probability_never_falls_as_the_water_level_rises_in_a_trained_student()
             for level in levels])
     assert probs.std() > 0  # the level matters at all
     assert (probs.diff(dim=0) >= -1e-6).all()  # float32 rounding of exp/log: ~1e-8
+
+
+def _protect_left_half(image, crest_m):
+    """Mark the left half of ``image`` protected by a defence with crest ``crest_m``."""
+    from floodkd.models.channels import normalise
+
+    half = image.shape[-1] // 2
+    image[:, STUDENT_CHANNELS.index("protected")] = 0.0
+    image[:, STUDENT_CHANNELS.index("protected"), :, :half] = 1.0
+    image[:, STUDENT_CHANNELS.index("protection_level_m"), :, :half] = float(
+        normalise("protection_level_m", crest_m))
+
+
+def test_a_defence_keeps_the_sea_out_below_its_crest_and_lets_it_in_above():
+    level = torch.tensor([2.0, 3.8, 4.0, 4.3, 5.0])
+    ground = torch.zeros(5)  # far below every level: open land floods at all of them
+    spread, other = torch.full((5,), 0.2), torch.full((5,), -20.0)
+    crest = torch.full((5,), 4.0)
+    open_land = torch.sigmoid(flood_logit(level, ground, spread, other))
+    protected = torch.sigmoid(flood_logit(level, ground, spread, other, crest))
+    assert (open_land > 0.99).all()
+    assert protected[0] < 1e-5 and protected[1] < 0.15  # 0.2 m under the crest: ~2 errors
+    assert protected[2] == pytest.approx(0.5, abs=0.01)  # at the crest
+    assert protected[3] > 0.9 and protected[4] > 0.99
+    # NaN crest: no defence, the same as open land
+    unprotected = flood_logit(level, ground, spread, other, torch.full((5,), float("nan")))
+    torch.testing.assert_close(torch.sigmoid(unprotected), open_land)
+    # behind the defence, water from other causes (rain) is still water
+    raining = torch.sigmoid(flood_logit(level, ground, spread, torch.full((5,), 3.0), crest))
+    assert (raining > 0.95).all()
+
+
+def test_the_student_keeps_the_sea_out_of_protected_land_below_the_crest():
+    """Whatever a (here untrained) student's threshold, protected pixels gain nothing from
+    the water level until it nears the crest; unprotected ones do."""
+    torch.manual_seed(0)
+    model = FloodStudent(StudentConfig()).eval()
+    image, presence, history = _inputs(batch=1, seed=5)
+    _protect_left_half(image, crest_m=6.0)
+    half = SIZE // 2
+    with torch.no_grad():
+        probs = [torch.softmax(model(*_inputs_at(image, presence, history, level))[0], 1)[0, 1]
+                 for level in (-2.0, 5.0, 8.0)]
+    low, high, overtopped = probs
+    assert (high[:, :half] - low[:, :half]).abs().max() < 1e-3  # the dike holds up to 5 m
+    assert (high[:, half:] - low[:, half:]).max() > 0.5  # open land floods as the sea rises
+    assert (overtopped[:, :half] - low[:, :half]).max() > 0.5  # overtopped at 8 m
 
 
 def _inputs_at(image, presence, history, level_m):

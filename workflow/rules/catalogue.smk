@@ -1,12 +1,12 @@
 # Stage 9: a target region's maps ready to open: a QGIS project (every scenario's layers
-# styled and grouped, with the region outline, the tide gauges and the hand labels, all by
-# relative path) and the STAC Collection of the maps.
+# styled and grouped, with the region outline, the tide gauges, the protected areas and the
+# hand labels, all by relative path) and the STAC Collection of the maps.
 rule catalogue:
     input:
         maps=lambda wildcards: every_scenario_map(wildcards.region),
         # the ingest folders the context group shows, through their manifests
         ingest=lambda wildcards: [ingested(wildcards.region, modality)
-                                  for modality in ("labels", "tide")
+                                  for modality in ("labels", "tide", "defences")
                                   if modality in config["regions"][wildcards.region]["inputs"]],
         outline=lambda wildcards: config["regions"][wildcards.region].get("area_file", []),
         reference_water=rules.reference_water.output.reference,
@@ -22,9 +22,9 @@ rule catalogue:
             region_place(wildcards.region), config["grid"], list(config["predict"]["scenarios"]),
             region_model(wildcards.region), config["regions"][wildcards.region].get("synthetic")]),
         maps=f"{RESULTS}/{{region}}/maps",
-        # the ingested labels and gauges as CLI flags, where the region has them
+        # the ingested labels, gauges and defences as CLI flags, where the region has them
         optional=lambda wildcards: [
-            part for modality in ("labels", "tide")
+            part for modality in ("labels", "tide", "defences")
             if modality in config["regions"][wildcards.region]["inputs"]
             for part in (f"--{modality}", f"{RESULTS}/{wildcards.region}/ingest/{modality}")],
         out=lambda wildcards, output: os.path.dirname(output.project),

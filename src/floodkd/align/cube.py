@@ -175,6 +175,18 @@ def _terrain(folder: Path | None, grid, s: AlignSettings) -> dict:
     return out
 
 
+def _defences(folder: Path | None, grid, s: AlignSettings) -> dict:
+    if folder is None:
+        plane = da.full(grid.shape, np.nan, dtype=np.float32, chunks=(s.chunk_px, s.chunk_px))
+    else:
+        plane = labels.rasterise_values(inputs.read_protected_areas(folder), "crest_m", grid,
+                                        s.chunk_px, np.nan, "float32")
+    return {"protection_level_m": _var(
+        plane, ("y", "x"), "rasterised (the highest crest where protected areas overlap)",
+        units="m", long_name="crest level of the defence that protects the pixel; missing "
+        "where no registered defence does")}
+
+
 def _tide(folder: Path | None, times: np.ndarray, grid, s: AlignSettings) -> tuple[dict, dict]:
     hours = s.gauge_history_hours
     if folder is None:
@@ -315,6 +327,7 @@ def build_cube(ingest_dir: Path, grid: RegionGrid, settings: AlignSettings,
     variables |= _radar(folders["sar"], times, grid, settings, radar_scenes)
     variables |= _optical(optical_scenes, times, grid, settings)
     variables |= _terrain(folders["terrain"], grid, settings)
+    variables |= _defences(folders["defences"], grid, settings)
     tide_vars, tide_coords = _tide(folders["tide"], times, grid, settings)
     variables |= tide_vars
     gcm_vars, gcm_attrs = _gcm(folders["gcm"], times, grid, settings)

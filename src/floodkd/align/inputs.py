@@ -15,9 +15,10 @@ from floodkd.align.times import to_utc_naive
 from floodkd.errors import InputError
 
 __all__ = ["Scenes", "read_scenes", "read_tide", "read_gcm", "read_label_polygons",
+           "read_protected_areas",
            "MODALITIES", "REQUIRED_BY_MODEL", "WHAT_IT_ADDS"]
 
-MODALITIES = ("sar", "terrain", "optical", "tide", "gcm", "labels")
+MODALITIES = ("sar", "terrain", "optical", "tide", "gcm", "labels", "defences")
 # what the model that maps a region (config regions.<name>.model) cannot do without
 REQUIRED_BY_MODEL = {"student": ("sar", "terrain"), "teacher": ("sar",)}
 # what each modality adds, for the message when it is missing
@@ -30,6 +31,8 @@ WHAT_IT_ADDS = {
     "gcm": "climate-model sea level and rain for the student",
     "labels": "labels to train the teacher (source regions), or to fine-tune, calibrate and "
               "evaluate the student (target regions)",
+    "defences": "the protected areas and their defences' crests, below which the student "
+                "keeps the sea out of them",
 }
 
 
@@ -123,4 +126,18 @@ def read_label_polygons(path: Path) -> gpd.GeoDataFrame:
         raise InputError(path, "labels other than 0 (dry) and 1 (water)",
                          "rerun ingest for labels")
     frame["time"] = to_utc_naive(frame["time"].astype(str))
+    return frame
+
+
+def read_protected_areas(folder: Path) -> gpd.GeoDataFrame:
+    """``defences/defences.gpkg``: protected-area polygons with ``crest_m``."""
+    path = folder / "defences.gpkg"
+    try:
+        frame = gpd.read_file(path)
+    except Exception as error:  # pyogrio raises several types for unreadable files
+        raise InputError(path, f"cannot read the protected areas ({error})",
+                         "rerun ingest for defences") from error
+    if frame.crs is None or "crest_m" not in frame.columns:
+        raise InputError(path, "it has no CRS or no 'crest_m' column",
+                         "rerun ingest for defences")
     return frame

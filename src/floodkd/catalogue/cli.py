@@ -64,6 +64,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
                         help="folder of <region>.qgs and its context/, e.g. results/<region>")
     parser.add_argument("--labels", help="the region's ingested labels folder, if any")
     parser.add_argument("--tide", help="the region's ingested tide folder, if any")
+    parser.add_argument("--defences", help="the region's ingested defences folder, if any")
     parser.add_argument("--reference-water", help="the region's reference_water.tif, if any")
 
 
@@ -72,7 +73,8 @@ def run(args: argparse.Namespace) -> None:
     region = region_config(config, args.region)
     out, maps_dir = Path(args.out), Path(args.maps)
     project_path, context_dir = out / f"{args.region}.qgs", out / CONTEXT_DIR
-    extras = [Path(p) for p in (args.labels, args.tide, args.reference_water) if p]
+    extras = [Path(p) for p in (args.labels, args.tide, args.defences, args.reference_water)
+              if p]
     check_outputs(config, args.config, replaced=[project_path, context_dir],
                   inputs=[maps_dir, *extras])
     # inside the maps folder, which the check above guards as an input
@@ -87,8 +89,8 @@ def run(args: argparse.Namespace) -> None:
         _write_json(tmp / OUTLINE_FILE, outline_geojson(region_outline(region), args.region))
         if args.tide:
             _write_json(tmp / GAUGES_FILE, gauges_geojson(Path(args.tide) / "tide.nc"))
-    context = context_layers(out, Path(args.labels) if args.labels else None,
-                             Path(args.reference_water) if args.reference_water else None)
+    context = context_layers(out, *(Path(p) if p else None for p in (
+        args.labels, args.defences, args.reference_water)))
     groups = [Group("context", context), *scenarios]
     bounds = grid.bounds
     xml = project_xml(args.region, _crs_text(grid.crs),
@@ -163,10 +165,10 @@ def _uncertainty_layers(project_dir: Path, path: Path) -> list[Layer | Group]:
                               _sidecar_style(path.with_suffix(".qml")))]
 
 
-def context_layers(project_dir: Path, labels_dir: Path | None,
+def context_layers(project_dir: Path, labels_dir: Path | None, defences_dir: Path | None,
                    reference_water: Path | None) -> list[Layer | Group]:
-    """The region outline and tide gauges (``project_dir/context/``, where written), the hand
-    labels and the reference water."""
+    """The region outline and tide gauges (``project_dir/context/``, where written), the
+    protected areas of the defence register, the hand labels and the reference water."""
     context = project_dir / CONTEXT_DIR
     layers: list[Layer | Group] = []
     if (context / OUTLINE_FILE).is_file():
@@ -177,6 +179,12 @@ def context_layers(project_dir: Path, labels_dir: Path | None,
         layers.append(Layer("tide gauges", _relative(context / GAUGES_FILE, project_dir),
                             "EPSG:4326", marker_style("#6a3d9a", labels_field="station_name"),
                             "Point"))
+    register = defences_dir / "defences.gpkg" if defences_dir is not None else None
+    if register is not None and register.is_file():
+        layers.append(Layer("protected areas (crest m)", _relative(register, project_dir),
+                            _vector_crs(register, "defences"),
+                            fill_style("#33a02c", outline_width_mm=0.8, labels_field="crest_m"),
+                            "Polygon", sublayer="defences"))
     if labels_dir is not None:
         labels = _label_layers(project_dir, labels_dir)
         if labels:

@@ -247,9 +247,11 @@ def _single(symbol: ET.Element) -> ET.Element:
 
 
 def fill_style(outline: str, fill: str | None = None, fill_alpha: int = 255,
-               outline_width_mm: float = 0.4) -> str:
-    """A polygon style: ``outline`` colour (hex) and a ``fill`` colour, or none (hollow)."""
-    return _vector_style(_single(_fill("0", fill, outline, fill_alpha, outline_width_mm)))
+               outline_width_mm: float = 0.4, labels_field: str | None = None) -> str:
+    """A polygon style: ``outline`` colour (hex) and a ``fill`` colour, or none (hollow),
+    labelled by ``labels_field``."""
+    return _vector_style(_single(_fill("0", fill, outline, fill_alpha, outline_width_mm)),
+                         labels_field)
 
 
 def marker_style(colour: str, size_mm: float = 3.0, shape: str = "triangle",

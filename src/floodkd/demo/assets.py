@@ -20,6 +20,12 @@ that floodkd exposure groups by:
 Zones are what a planning office acts on: the polder with its dike ring, the town, and the
 rest of the coast (flats, creeks and unprotected land), written in the grid's UTM CRS as a
 national agency's boundaries would be.
+
+The defence register (every region) is what a water agency publishes: the land the ring dike
+protects, as one polygon in the grid's UTM CRS, with the crest level the ring holds to, its
+lowest crest cell (water overtops a ring at its lowest point) plus the error of a crest survey
+(0.1 m, as RTK-GNSS or lidar crest surveys give), as England's "Areas Benefiting from Defences"
+and the Dutch dike-ring areas give theirs.
 """
 
 from __future__ import annotations
@@ -39,13 +45,14 @@ from shapely.geometry import LineString, Point, box, shape
 
 from floodkd.demo.terrain import Cover, Terrain
 
-__all__ = ["demo_assets", "demo_zones", "write_assets"]
+__all__ = ["demo_assets", "demo_zones", "write_assets", "demo_defences", "write_defences"]
 
 HOUSE_SIDE_M = (8.0, 14.0)  # footprints of rural and small-town houses
 HOUSE_SPACING_PX = 3  # at most one house per 30 m x 30 m block
 HOSPITAL_SIZE_M = (60.0, 40.0)
 FARMHOUSE_OFFSET_M = 18.0  # set back from the road
 NEAR_DIKE_PX = 4  # the pumping station's intake sits against the dike's inner toe
+CREST_SURVEY_ERROR_M = 0.1
 _OSM_COLUMNS = ("name", "building", "highway", "amenity", "healthcare", "man_made", "surface")
 
 
@@ -161,3 +168,24 @@ def write_assets(folder: Path, terrain: Terrain, inner: tuple[slice, slice], gri
                                                    layer="assets", driver="GPKG")
     demo_zones(terrain, inner, grid).to_file(add(folder / "zones" / "zones.gpkg"),
                                              layer="zones", driver="GPKG")
+
+
+def demo_defences(terrain: Terrain, inner: tuple[slice, slice], grid: GeoBox,
+                  rng: np.random.Generator) -> gpd.GeoDataFrame:
+    """The register of the region's ring dike: the polder it protects and its crest level."""
+    polder = terrain.polder[inner]
+    parts = [shape(geom) for geom, value in
+             rasterio.features.shapes(polder.astype(np.uint8), mask=polder, transform=grid.affine)
+             if value == 1]
+    crest_m = float(terrain.elevation_m[terrain.dike].min()) + rng.normal(0.0,
+                                                                          CREST_SURVEY_ERROR_M)
+    return gpd.GeoDataFrame({"name": ["Polder ring dike"], "defence": ["ring dike"],
+                             "crest_m": [round(crest_m, 2)]},
+                            geometry=[shapely.union_all(parts)], crs=grid.crs.to_wkt())
+
+
+def write_defences(folder: Path, terrain: Terrain, inner: tuple[slice, slice], grid: GeoBox,
+                   rng: np.random.Generator, add: Callable[[Path], Path]) -> None:
+    """``defences/defences.gpkg`` (layer ``defences``)."""
+    demo_defences(terrain, inner, grid, rng).to_file(add(folder / "defences" / "defences.gpkg"),
+                                                     layer="defences", driver="GPKG")

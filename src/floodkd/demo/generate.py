@@ -25,7 +25,7 @@ from shapely.geometry import Polygon, shape
 from floodkd import __version__
 from floodkd.atomic import atomic_dir
 from floodkd.demo import gcm, hydro, sensors
-from floodkd.demo.assets import write_assets
+from floodkd.demo.assets import write_assets, write_defences
 from floodkd.demo.fields import fbm, field_parcels, stream
 from floodkd.demo.regions import DEMO_REGIONS, PERIOD_END, PERIOD_START, RegionSpec
 from floodkd.demo.terrain import (
@@ -211,6 +211,7 @@ def _write_region(
         event = next(m for m in radar if m.time == labelled_pass)
         label_times = _write_sparse_labels(folder, spec, seed, grid, event, add)
     stations = _write_gauges(folder, spec, seed, terrain, ext_transform, model, add)
+    write_defences(folder, terrain, inner, grid, stream(seed, spec.name, "defences"), add)
     if spec.role == "target":  # what a planning office maps its exposure and plan on
         write_assets(folder, terrain, inner, grid, stream(seed, spec.name, "assets"), add)
 

@@ -5,6 +5,6 @@ block of the config and ``out_dir`` an empty folder that the CLI renames into pl
 when ``ingest`` succeeds. Layouts are fixed in docs/data-contracts.md ("Ingest").
 """
 
-MODALITIES = ("sar", "optical", "gcm", "tide", "terrain", "labels")
+MODALITIES = ("sar", "optical", "gcm", "tide", "terrain", "labels", "defences")
 
 __all__ = ["MODALITIES"]

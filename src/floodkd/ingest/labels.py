@@ -40,7 +40,8 @@ from floodkd.ingest.rasters import (
 from floodkd.ingest.times import is_date_only, listed_time, parse_logged_time
 from floodkd.region import region_outline
 
-__all__ = ["ingest", "class_label", "repair_polygon", "label_mask", "LabelValues", "NO_LABEL"]
+__all__ = ["ingest", "class_label", "read_vector", "repair_polygon", "label_mask", "LabelValues",
+           "NO_LABEL"]
 
 log = logging.getLogger(__name__)
 
@@ -62,6 +63,22 @@ def class_label(value: Any) -> int | None:
     if text in _DRY_NAMES:
         return DRY
     return None
+
+
+def read_vector(path: Path, what: str, empty_fix: str) -> gpd.GeoDataFrame:
+    """The features of a vector file (fids as index); refuse an unreadable file, a layer
+    without CRS and one without features (``what`` names them in the messages)."""
+    try:
+        frame = gpd.read_file(path, fid_as_index=True)
+    except Exception as error:  # pyogrio/GDAL raise several types for unreadable files
+        raise InputError(path, f"cannot read it as a vector file ({error})",
+                         f"export the {what} again as GeoPackage") from error
+    if frame.crs is None:
+        raise InputError(path, f"the {what} have no CRS",
+                         "save the layer with its CRS (e.g. EPSG:4326)")
+    if frame.empty:
+        raise InputError(path, "the layer has no features", empty_fix)
+    return frame
 
 
 def repair_polygon(geometry: BaseGeometry | None, where: str, path: Path) -> BaseGeometry:
@@ -97,14 +114,7 @@ def _read_vector(
     """Polygons of one vector file with ``label`` and ``time``, in the file's CRS. ``listed``
     (the file's entry in inputs.labels.times) dates every feature; without it the
     ``date_column`` does."""
-    try:
-        frame = gpd.read_file(path, fid_as_index=True)
-    except Exception as error:  # pyogrio/GDAL raise several types for unreadable files
-        raise InputError(path, f"cannot read it as a vector file ({error})",
-                         "export the labels again as GeoPackage") from error
-    if frame.crs is None:
-        raise InputError(path, "the labels have no CRS",
-                         "save the layer with its CRS (e.g. EPSG:4326)")
+    frame = read_vector(path, "labels", "add labelled polygons")
     needed = [("class_column", class_column)]
     if listed is None:
         needed.append(("date_column", date_column))
@@ -118,8 +128,6 @@ def _read_vector(
                    f", or date the whole file in inputs.labels.times: {{{path.name}: "
                    "'2021-03-04T05:06:07Z'}"),
             )
-    if frame.empty:
-        raise InputError(path, "the layer has no features", "add labelled polygons")
     labels, times, geometries = [], [], []
     bare_dates = []
     for fid, row in frame.iterrows():

@@ -19,6 +19,7 @@ __all__ = [
     "MODALITIES",
     "MODALITY_CHANNELS",
     "TERRAIN_CHANNELS",
+    "DEFENCE_CHANNELS",
     "NORMALISATION",
     "normalise",
     "teacher_image",
@@ -34,11 +35,14 @@ TEACHER_CHANNELS: tuple[str, ...] = (
 
 OPTICAL_CHANNELS = ("b02", "b03", "b04", "b08", "b11", "b12", "ndwi", "mndwi", "clear_sky")
 TERRAIN_CHANNELS: tuple[str, ...] = ("elevation_m", "hand_m", "coast_distance_m")
+# the crest of the registered defence protecting each pixel, and whether one does: static
+# like the terrain, but optional (a region without a register is unprotected everywhere)
+DEFENCE_CHANNELS = ("protection_level_m", "protected")
 GAUGE_CHANNELS = ("water_level_m", "water_depth_m")
 GCM_CHANNELS = ("zos_m", "pr_mm_day")
 
 STUDENT_CHANNELS: tuple[str, ...] = (
-    OPTICAL_CHANNELS + TERRAIN_CHANNELS + GAUGE_CHANNELS + GCM_CHANNELS
+    OPTICAL_CHANNELS + TERRAIN_CHANNELS + DEFENCE_CHANNELS + GAUGE_CHANNELS + GCM_CHANNELS
 )
 
 # Terrain is always present and radar is never a student input, so neither is a modality.
@@ -77,6 +81,8 @@ NORMALISATION: dict[str, tuple[float, float]] = {
     "elevation_m": (2.0, 5.0),  # coastal lowland
     "hand_m": (2.0, 5.0),
     "coast_distance_m": (0.0, 2000.0),
+    "protection_level_m": (2.0, 5.0),  # as the elevation: a crest is a height of the land
+    "protected": (0.0, 1.0),
     "water_level_m": (0.0, 2.0),  # tide + surge about mean sea level
     "water_depth_m": (0.0, 2.0),
     "zos_m": (0.0, 0.5),
@@ -141,9 +147,10 @@ def student_image(
     """The student's input (len(STUDENT_CHANNELS), H, W) float32.
 
     ``arrays`` maps cube variable names to (H, W) arrays; terrain channels are required,
-    channels of an absent modality may be missing. ``water_depth_m`` is derived as
-    ``water_level_m - elevation_m`` when not given. ``presence`` maps each modality to
-    whether it is present; absent modalities are zeroed, as are optical channels where
+    channels of an absent modality may be missing, ``protection_level_m`` too (unprotected).
+    ``water_depth_m`` is derived as ``water_level_m - elevation_m`` when not given, and
+    ``protected`` as where ``protection_level_m`` is not NaN. ``presence`` maps each modality
+    to whether it is present; absent modalities are zeroed, as are optical channels where
     ``clear_sky`` is not 1, and NaN everywhere (zero = the channel's typical value).
     """
     missing_terrain = [name for name in TERRAIN_CHANNELS if name not in arrays]
@@ -153,6 +160,10 @@ def student_image(
     if len(shape) != 2:
         raise ValueError(f"elevation_m must be (H, W), got shape {shape}")
     channels = dict(arrays)
+    protection = np.asarray(channels.get("protection_level_m", np.full(shape, np.nan)),
+                            np.float32)
+    channels["protection_level_m"] = protection
+    channels["protected"] = np.isfinite(protection).astype(np.float32)
     if "water_depth_m" not in channels and "water_level_m" in channels:
         channels["water_depth_m"] = np.asarray(channels["water_level_m"], np.float32) - np.asarray(
             channels["elevation_m"], np.float32

@@ -10,8 +10,11 @@ network never sees the absolute water level. It predicts per pixel an effective 
 threshold (the level at which the sea reaches it: its ground, or behind a dike the crest)
 and a spread, and a level-free logit for water from other causes (rain ponding, water the
 optical pixels show); then P(water) = 1 - (1 - sigmoid((level - threshold) / spread)) *
-(1 - sigmoid(other)). The gauge histories enter relative to each gauge's current level
-(rising or falling, how long the surge has lasted), which a uniform shift leaves unchanged.
+(1 - sigmoid(other)). Behind a registered defence (the ``protected`` channel) the sea's term
+is also gated by the level's overtopping of the defence's crest, so such land stays out of
+the sea's reach at every level below the crest, a level the record may never have reached.
+The gauge histories enter relative to each gauge's current level (rising or falling, how
+long the surge has lasted), which a uniform shift leaves unchanged.
 """
 
 from __future__ import annotations
@@ -38,11 +41,15 @@ NUM_CLASSES = 2  # dry, water
 GAUGE_INDEX = MODALITIES.index("gauge")
 LEVEL_INDEX = STUDENT_CHANNELS.index("water_level_m")
 ELEVATION_INDEX = STUDENT_CHANNELS.index("elevation_m")
+CREST_INDEX = STUDENT_CHANNELS.index("protection_level_m")
+PROTECTED_INDEX = STUDENT_CHANNELS.index("protected")
 # channels that carry the absolute water level: the network's trunk never sees them
 LEVEL_CHANNELS = (LEVEL_INDEX, STUDENT_CHANNELS.index("water_depth_m"))
 THRESHOLD_SCALE_M = 2.0  # one unit of the threshold head, in metres above the ground
 MIN_SPREAD_M = 0.05  # the level's transition from dry to wet is never sharper than this
 OTHER_WATER_BIAS = -4.0  # water without the sea's help is rare until training says otherwise
+# the sea enters protected land over a width of levels about a crest survey's error (0.1 m)
+OVERTOPPING_SPREAD_M = 0.1
 
 
 @dataclass(frozen=True)
@@ -263,6 +270,8 @@ class FloodStudent(nn.Module):
         level_m = torch.where(gauge_present, image[:, LEVEL_INDEX] * self.level_m[1]
                               + self.level_m[0], self.absent_level_m)
         elevation_m = image[:, ELEVATION_INDEX] * self.elevation_m[1] + self.elevation_m[0]
+        crest_m = torch.where(image[:, PROTECTED_INDEX] > 0.5, image[:, CREST_INDEX]
+                              * self.elevation_m[1] + self.elevation_m[0], float("nan"))
         image = image * (self._channel_mask(presence) * self.trunk_channels[:, None, None])
 
         x = self.stem(image)
@@ -292,7 +301,8 @@ class FloodStudent(nn.Module):
                              align_corners=False)
         threshold_m = elevation_m + THRESHOLD_SCALE_M * head[:, 0]
         spread_m = F.softplus(head[:, 1]) * 0.5 + MIN_SPREAD_M
-        water = flood_logit(level_m, threshold_m, spread_m, head[:, 2] + OTHER_WATER_BIAS)
+        water = flood_logit(level_m, threshold_m, spread_m, head[:, 2] + OTHER_WATER_BIAS,
+                            crest_m)
         logits = torch.stack([torch.zeros_like(water), water], dim=1)
         return logits, features
 
@@ -304,11 +314,22 @@ class FloodStudent(nn.Module):
 
 
 def flood_logit(level_m: torch.Tensor, threshold_m: torch.Tensor, spread_m: torch.Tensor,
-                other_logit: torch.Tensor) -> torch.Tensor:
-    """logit of P(water) = 1 - (1 - sigmoid((level - threshold) / spread)) * (1 - sigmoid(other)),
-    computed in log space. Non-decreasing in ``level_m`` for a positive spread; log P(dry) is
-    kept below -1e-6 (P(water) >= ~1e-6), so the logit stays finite."""
-    log_dry = -F.softplus((level_m - threshold_m) / spread_m) - F.softplus(other_logit)
+                other_logit: torch.Tensor, crest_m: torch.Tensor | None = None) -> torch.Tensor:
+    """logit of P(water) = 1 - (1 - sea) * (1 - sigmoid(other)), computed in log space, where
+    sea = sigmoid((level - threshold) / spread), times sigmoid((level - crest) /
+    OVERTOPPING_SPREAD_M) where ``crest_m`` is not NaN (a defence protects the pixel).
+    Non-decreasing in ``level_m`` for a positive spread (a product of non-decreasing
+    positive terms); log P(dry) is kept below -1e-6 (P(water) >= ~1e-6), so the logit stays
+    finite."""
+    rise = (level_m - threshold_m) / spread_m
+    sea_dry = -F.softplus(rise)  # log(1 - sigmoid(rise))
+    if crest_m is not None:
+        protected = torch.isfinite(crest_m)
+        overtopping = (level_m - torch.nan_to_num(crest_m)) / OVERTOPPING_SPREAD_M
+        # log(1 - s(rise) s(over)) = log((1 - s(rise)) + s(rise) (1 - s(over)))
+        gated = torch.logaddexp(sea_dry, -F.softplus(-rise) - F.softplus(overtopping))
+        sea_dry = torch.where(protected, gated, sea_dry)
+    log_dry = sea_dry - F.softplus(other_logit)
     log_dry = log_dry.clamp(max=-1e-6)
     return torch.log(-torch.expm1(log_dry)) - log_dry
 
