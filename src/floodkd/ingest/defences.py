@@ -56,7 +56,7 @@ def read_defences(path: Path, crest_column: str) -> gpd.GeoDataFrame:
             "(convert feet; leave out areas whose crest is unknown)")
     geometries = [repair_polygon(geometry, f"feature {fid}", path)
                   for fid, geometry in frame.geometry.items()]
-    return gpd.GeoDataFrame({"crest_m": crest.astype(np.float32)}, geometry=geometries,
+    return gpd.GeoDataFrame({"crest_m": crest}, geometry=geometries,
                             crs=frame.crs).to_crs("EPSG:4326")
 
 
