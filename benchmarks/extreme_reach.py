@@ -45,14 +45,10 @@ def _share(part: np.ndarray, whole: np.ndarray) -> float | None:
     return float(part.sum() / whole.sum()) if whole.any() else None
 
 
-def demo_truth_parts(config: dict, region: str, truth_path: Path,
-                     grid: RegionGrid) -> dict[str, np.ndarray] | None:
-    """On the demo coast: the true terrain's sea inundation and rain ponds at the truth's
-    moment, the polder, and the true elevation, on the cube grid; None for other regions."""
-    from floodkd.demo import hydro
-    from floodkd.demo.generate import PIXEL_M, radar_geobox, region_terrain
+def demo_region(config: dict, region: str) -> tuple | None:
+    """(spec, seed, size) of a demo region whose ``manifest.json`` lies beside its files (the
+    demo generator's inputs, to rebuild its true terrain); None for other regions."""
     from floodkd.demo.regions import DEMO_REGIONS
-    from floodkd.demo.terrain import Cover
 
     area_file = region_config(config, region).get("area_file")
     manifest = Path(area_file).parent.parent / "manifest.json" if area_file else None
@@ -60,7 +56,33 @@ def demo_truth_parts(config: dict, region: str, truth_path: Path,
     if spec is None or manifest is None or not manifest.is_file():
         return None
     demo = json.loads(manifest.read_text())
-    size, seed = demo["size_px"], demo["seed"]
+    return spec, demo["seed"], demo["size_px"]
+
+
+def to_grid(values: np.ndarray, spec, size: int, grid: RegionGrid) -> np.ndarray:
+    """A demo raster on its radar grid, nearest-resampled onto the cube grid (float32)."""
+    from floodkd.demo.generate import radar_geobox
+
+    source = radar_geobox(spec, size)
+    target = np.full(grid.shape, np.nan, np.float32)
+    reproject(values.astype(np.float32), target, src_transform=source.affine,
+              src_crs=str(source.crs), dst_transform=grid.transform, dst_crs=grid.crs,
+              resampling=Resampling.nearest, src_nodata=None, dst_nodata=np.nan)
+    return target
+
+
+def demo_truth_parts(config: dict, region: str, truth_path: Path,
+                     grid: RegionGrid) -> dict[str, np.ndarray] | None:
+    """On the demo coast: the true terrain's sea inundation and rain ponds at the truth's
+    moment, the polder, and the true elevation, on the cube grid; None for other regions."""
+    from floodkd.demo import hydro
+    from floodkd.demo.generate import PIXEL_M, region_terrain
+    from floodkd.demo.terrain import Cover
+
+    demo = demo_region(config, region)
+    if demo is None:
+        return None
+    spec, seed, size = demo
     with rasterio.open(truth_path) as src:
         tags = src.tags()
     terrain, inner = region_terrain(spec, seed, size)
@@ -69,15 +91,9 @@ def demo_truth_parts(config: dict, region: str, truth_path: Path,
                  elevation, sea, float(tags["SEA_LEVEL_M"]), spec.attenuation_m_per_km, PIXEL_M),
              "rain_ponds": hydro.rain_ponding(elevation, float(tags["RAIN_3DAY_MM"])),
              "polder": terrain.polder[inner], "true_elevation_m": elevation}
-    source = radar_geobox(spec, size)
-    out = {}
-    for name, values in parts.items():
-        target = np.full(grid.shape, np.nan, np.float32)
-        reproject(values.astype(np.float32), target, src_transform=source.affine,
-                  src_crs=str(source.crs), dst_transform=grid.transform, dst_crs=grid.crs,
-                  resampling=Resampling.nearest, src_nodata=None, dst_nodata=np.nan)
-        out[name] = target if name == "true_elevation_m" else target == 1
-    return out
+    out = {name: to_grid(values, spec, size, grid) for name, values in parts.items()}
+    return {name: values if name == "true_elevation_m" else values == 1
+            for name, values in out.items()}
 
 
 def main() -> None:
