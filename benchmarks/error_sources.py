@@ -63,7 +63,8 @@ def main() -> None:
     parser.add_argument("--region", default="demo-target")
     parser.add_argument("--student", type=Path, help="default: results/<region>/student")
     parser.add_argument("--variant", default="distilled", choices=sorted(
-        ev.STUDENT_VARIANTS.values()), help="which of the student ensembles to look at")
+        ev.STUDENT_VARIANTS.values()), help="which of the student ensembles to look at (each "
+        "with the distilled student's MC-dropout draws; evaluate scores the others without)")
     parser.add_argument("--out", type=Path, default=RESULTS)
     args = parser.parse_args()
     torch.set_num_threads(2)
@@ -72,8 +73,7 @@ def main() -> None:
     base = Path(config.get("results_dir", "results")) / args.region
     student_dir = args.student or base / "student"
     region = open_region(base.parent, args.region, ["vv_db", "radar_present", "water_level_m",
-                                                    "protection_level_m", "label",
-                                                    *TERRAIN_VARIABLES])
+                                                    "label", *TERRAIN_VARIABLES])
     cube, device = region.cube, torch.device("cpu")
     times = cube["time"].values
     doc = json.loads((student_dir / "student.json").read_text())
@@ -81,7 +81,9 @@ def main() -> None:
                    np.array(doc["holdout_times"], dtype="datetime64[s]"))
     plan = ev.evaluation_plan(config, args.region, region, held, settings)
     grid = RegionGrid.from_dataset(cube)
-    reference = read_reference_raster(base / "reference_water.tif", grid) == REFERENCE
+    reference_path = base / "reference_water.tif"
+    reference = (read_reference_raster(reference_path, grid) == REFERENCE
+                 if reference_path.is_file() else np.zeros(grid.shape, bool))
     zone = zones(config, args.region, cube["elevation_m"].values, reference, grid)
     # predict_time names the maps of the ensemble under this key "student_distilled" (MC-dropout
     # draws and uncertainty included), whichever variant it is
@@ -90,29 +92,33 @@ def main() -> None:
     pass_bands = ev.teacher_pass_bands(base / "teacher_passes.tif", grid, dict(zip(
         plan.times["radar_passes"], ev.iso_times(times[plan.times["radar_passes"]]), strict=True)))
 
+    zone_of = np.full(grid.shape, -1, np.int16)  # -1: in no zone (missing elevation)
+    for i, mask in enumerate(zone.values()):
+        zone_of[mask] = i
     pooled = {key: [] for key in ("p", "entropy", "water", "zone")}
     teacher = {name: np.zeros(2, np.int64) for name in zone}  # water px, missed by the teacher
     for subset, subset_times in plan.times.items():
         for t in subset_times:
-            truth = ev.read_truth(plan.truth_files[t], grid)
+            # as evaluate: truth rasters, else the test tiles' labels; on no-radar dates never
+            # a pixel the student was taught
+            label = cube["label"].isel(time=t).values
+            truth = ev.read_truth(plan.truth_files[t], grid) if plan.truth_files else label
             scored = truth != ev.LABEL_NODATA
-            if subset == "no_radar_dates":  # as evaluate: never a pixel the student was taught
-                scored &= cube["label"].isel(time=t).values == ev.LABEL_NODATA
+            if plan.truth_files and subset == "no_radar_dates":
+                scored &= label == ev.LABEL_NODATA
             torch.manual_seed(t)  # evaluate's MC-dropout draws
             maps = ev.predict_time(region, plan.tile_positions, t, size, None, ensembles,
                                    settings, device)
             ok = scored & np.isfinite(maps["student_distilled"])
-            where = np.full(truth.shape, -1, np.int16)
-            for i, mask in enumerate(zone.values()):
-                where[mask] = i
-            pooled["p"].append(maps["student_distilled"][ok])
-            pooled["entropy"].append(maps["entropy"][ok])
+            # float32, as evaluate keeps them for its whole-set scores
+            pooled["p"].append(maps["student_distilled"][ok].astype(np.float32))
+            pooled["entropy"].append(maps["entropy"][ok].astype(np.float32))
             pooled["water"].append(truth[ok] == 1)
-            pooled["zone"].append(where[ok])
+            pooled["zone"].append(zone_of[ok])
             if subset == "radar_passes":
                 called = ev.read_teacher_pass(base / "teacher_passes.tif", pass_bands[t])
                 for name, mask in zone.items():
-                    water = mask & scored & (truth == 1) & np.isfinite(called)
+                    water = mask & ok & (truth == 1) & np.isfinite(called)
                     teacher[name] += [water.sum(), (water & (called <= settings.threshold)).sum()]
     p, entropy, water, where = (np.concatenate(pooled[k]) for k in pooled)
     wrong = (p > settings.threshold) != water
@@ -132,7 +138,7 @@ def main() -> None:
            "region": args.region, "student": str(student_dir), "variant": args.variant,
            "pixels": int(wrong.size), "wrong_px": int(wrong.sum()),
            "uncertainty_error_auroc": float(uncertainty_error_auroc(entropy, wrong)),
-           "zones": report}
+           "pixels_in_no_zone": int((where < 0).sum()), "zones": report}
     args.out.parent.mkdir(parents=True, exist_ok=True)
     args.out.write_text(json.dumps(out, indent=1) + "\n")
     print(json.dumps(out, indent=1))

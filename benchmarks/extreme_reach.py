@@ -31,6 +31,7 @@ from rasterio.warp import Resampling, reproject
 
 from floodkd.align.terrain import sea_mask, spill_level
 from floodkd.config import load_config, region_config
+from floodkd.demo.regions import DEMO_REGIONS, RegionSpec
 from floodkd.distill.data import TERRAIN_VARIABLES, open_region, padded_size
 from floodkd.evaluate import evaluate as ev
 from floodkd.grid import RegionGrid
@@ -45,11 +46,9 @@ def _share(part: np.ndarray, whole: np.ndarray) -> float | None:
     return float(part.sum() / whole.sum()) if whole.any() else None
 
 
-def demo_region(config: dict, region: str) -> tuple | None:
+def demo_region(config: dict, region: str) -> tuple[RegionSpec, int, int] | None:
     """(spec, seed, size) of a demo region whose ``manifest.json`` lies beside its files (the
     demo generator's inputs, to rebuild its true terrain); None for other regions."""
-    from floodkd.demo.regions import DEMO_REGIONS
-
     area_file = region_config(config, region).get("area_file")
     manifest = Path(area_file).parent.parent / "manifest.json" if area_file else None
     spec = next((s for s in DEMO_REGIONS if s.name == region), None)
@@ -59,7 +58,7 @@ def demo_region(config: dict, region: str) -> tuple | None:
     return spec, demo["seed"], demo["size_px"]
 
 
-def to_grid(values: np.ndarray, spec, size: int, grid: RegionGrid) -> np.ndarray:
+def to_grid(values: np.ndarray, spec: RegionSpec, size: int, grid: RegionGrid) -> np.ndarray:
     """A demo raster on its radar grid, nearest-resampled onto the cube grid (float32)."""
     from floodkd.demo.generate import radar_geobox
 
