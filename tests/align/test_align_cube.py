@@ -229,11 +229,16 @@ def test_optional_modalities_absent(tmp_path):
     assert ds.sizes["gauge"] == 0 and ds.sizes["lag"] == 72
 
 
-@pytest.mark.parametrize("damage", ["corrupt_radar", "no_terrain", "bad_scene_table"])
+@pytest.mark.parametrize("damage", ["corrupt_radar", "no_terrain", "bad_scene_table",
+                                    "register_without_crest"])
 def test_bad_input_writes_nothing(tmp_path, capsys, damage):
-    config = fakes.make_region(tmp_path, modalities=())
+    config = fakes.make_region(tmp_path, modalities=("defences",))
     ingest = tmp_path / "results" / fakes.REGION / "ingest"
-    if damage == "corrupt_radar":
+    if damage == "register_without_crest":
+        register = ingest / "defences" / "defences.gpkg"
+        gpd.read_file(register).drop(columns="crest_m").to_file(register, layer="defences")
+        expected = "defences.gpkg: column 'crest_m' is missing. Fix: rerun ingest for defences"
+    elif damage == "corrupt_radar":
         (ingest / "sar" / "20240120T060000.tif").write_text("not a GeoTIFF")
         expected = "20240120T060000.tif"
     elif damage == "no_terrain":

@@ -110,18 +110,25 @@ def read_gcm(folder: Path) -> xr.Dataset:
     return _open_netcdf(folder / "gcm.nc", ("zos", "pr"), ("experiment", "time", "lat", "lon"))
 
 
-def read_label_polygons(path: Path) -> gpd.GeoDataFrame:
-    """``labels/labels.gpkg``: polygons with ``label`` 0|1 and ``time`` (parsed to UTC)."""
+def _read_ingested_polygons(path: Path, what: str, modality: str,
+                            columns: tuple[str, ...]) -> gpd.GeoDataFrame:
+    """An ingest stage's GeoPackage of ``what``, with its CRS and ``columns``."""
+    fix = f"rerun ingest for {modality}"
     try:
         frame = gpd.read_file(path)
     except Exception as error:  # pyogrio raises several types for unreadable files
-        raise InputError(path, f"cannot read the label polygons ({error})",
-                         "rerun ingest for labels") from error
+        raise InputError(path, f"cannot read the {what} ({error})", fix) from error
     if frame.crs is None:
-        raise InputError(path, "the label polygons have no CRS", "rerun ingest for labels")
-    for column in ("label", "time"):
+        raise InputError(path, f"the {what} have no CRS", fix)
+    for column in columns:
         if column not in frame.columns:
-            raise InputError(path, f"column '{column}' is missing", "rerun ingest for labels")
+            raise InputError(path, f"column '{column}' is missing", fix)
+    return frame
+
+
+def read_label_polygons(path: Path) -> gpd.GeoDataFrame:
+    """``labels/labels.gpkg``: polygons with ``label`` 0|1 and ``time`` (parsed to UTC)."""
+    frame = _read_ingested_polygons(path, "label polygons", "labels", ("label", "time"))
     if not frame["label"].isin([0, 1]).all():
         raise InputError(path, "labels other than 0 (dry) and 1 (water)",
                          "rerun ingest for labels")
@@ -131,13 +138,5 @@ def read_label_polygons(path: Path) -> gpd.GeoDataFrame:
 
 def read_protected_areas(folder: Path) -> gpd.GeoDataFrame:
     """``defences/defences.gpkg``: protected-area polygons with ``crest_m``."""
-    path = folder / "defences.gpkg"
-    try:
-        frame = gpd.read_file(path)
-    except Exception as error:  # pyogrio raises several types for unreadable files
-        raise InputError(path, f"cannot read the protected areas ({error})",
-                         "rerun ingest for defences") from error
-    if frame.crs is None or "crest_m" not in frame.columns:
-        raise InputError(path, "it has no CRS or no 'crest_m' column",
-                         "rerun ingest for defences")
-    return frame
+    return _read_ingested_polygons(folder / "defences.gpkg", "protected areas", "defences",
+                                   ("crest_m",))
