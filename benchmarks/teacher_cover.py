@@ -1,0 +1,113 @@
+"""The radar teacher on every labelled radar pass of the demo regions, by the demo's true land
+cover: the share of labelled water it finds and of labelled dry land it calls water.
+
+A blind spot on the target is either learned or transferred: if the teacher also misses a
+cover's water on the source passes it trained on, the labels held it and the training did
+not learn it. Each region's true cover is rebuilt from the demo's manifest (seed, size);
+the teacher maps each pass tile by tile at its training tile size (eval mode, no dropout),
+from the same inputs as everywhere else (``teacher_image``, the whole pass's land level).
+Passes at or after the teacher's ``trained_before`` are counted apart. Writes
+benchmarks/results/teacher_cover.json (or ``--out``).
+
+    .venv/bin/python benchmarks/teacher_cover.py [--config results/config.yaml]
+        [--teacher results/teacher]   # after `make run`
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+from datetime import UTC, datetime
+from pathlib import Path
+
+import numpy as np
+import torch
+from extreme_reach import demo_region, to_grid
+
+from floodkd.config import load_config
+from floodkd.distill.data import cube_pass_land_level_db, open_cube
+from floodkd.grid import RegionGrid
+from floodkd.models.channels import teacher_image
+from floodkd.models.checkpoint import load_checkpoint
+from floodkd.models.teacher import RadarTeacher
+
+RESULTS = Path(__file__).parent / "results" / "teacher_cover.json"
+WATER, DRY = 1, 0
+
+
+def tile_starts(length: int, tile: int) -> list[int]:
+    """Tile origins covering ``length`` px, the last one flush with the end."""
+    return sorted({*range(0, max(length - tile, 0), tile), max(length - tile, 0)})
+
+
+def teacher_map(teacher: RadarTeacher, cube, t: int, tile: int) -> np.ndarray:
+    """P(water) of pass ``t`` over the whole grid (regions at least one tile across)."""
+    vv, vh = cube["vv_db"].isel(time=t).values, cube["vh_db"].isel(time=t).values
+    image = torch.from_numpy(teacher_image(vv, vh, cube_pass_land_level_db(cube, t)))
+    out = np.zeros(vv.shape, np.float32)
+    for row in tile_starts(vv.shape[0], tile):
+        for col in tile_starts(vv.shape[1], tile):
+            window = image[:, row:row + tile, col:col + tile].unsqueeze(0)
+            with torch.no_grad():
+                logits, _ = teacher(window)
+            out[row:row + tile, col:col + tile] = torch.softmax(logits, 1)[0, 1].numpy()
+    return np.where(np.isfinite(vv) & np.isfinite(vh), out, np.nan)
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--config", default="results/config.yaml")
+    parser.add_argument("--teacher", type=Path, default=Path("results/teacher"))
+    parser.add_argument("--out", type=Path, default=RESULTS)
+    args = parser.parse_args()
+    torch.set_num_threads(2)
+    from floodkd.demo.generate import region_terrain
+    from floodkd.demo.terrain import Cover
+
+    config = load_config(args.config)
+    teacher, meta = load_checkpoint(RadarTeacher, args.teacher / "teacher.safetensors")
+    teacher.eval()
+    tile = int(meta.get("tile_size_px", [teacher.config.image_size])[0])
+    trained_before = np.datetime64(meta["trained_before"]) if meta.get("trained_before") else None
+    out = {"created_utc": datetime.now(UTC).isoformat(timespec="seconds"),
+           "teacher": str(args.teacher), "epochs_run": meta["metrics"]["epochs_run"],
+           "trained_before": meta.get("trained_before"), "regions": {}}
+    results = Path(config.get("results_dir", "results"))
+    for region in config["regions"]:
+        demo = demo_region(config, region)
+        if demo is None:
+            continue
+        spec, seed, size = demo
+        cube = open_cube(results / region / "cube.zarr", ["vv_db", "vh_db", "label"])
+        terrain, inner = region_terrain(spec, seed, size)
+        cover = to_grid(terrain.cover[inner], spec, size, RegionGrid.from_dataset(cube))
+        counts: dict[str, dict[str, int]] = {}
+        for t in np.flatnonzero(cube["radar_present"].values):
+            label = cube["label"].isel(time=t).values
+            if not ((label == WATER) | (label == DRY)).any():
+                continue
+            water = teacher_map(teacher, cube, int(t), tile) > 0.5
+            time = cube["time"].values[t]
+            period = ("held out" if trained_before is not None and time >= trained_before
+                      else "before trained_before")
+            for kind in Cover:
+                where = cover == kind
+                row = counts.setdefault(f"{period}, true cover {kind.name.lower()}", {
+                    "passes": 0, "water_px": 0, "found_px": 0, "dry_px": 0, "false_px": 0})
+                row["passes"] += int((where & ((label == WATER) | (label == DRY))).any())
+                for name, value in (("water_px", where & (label == WATER)),
+                                    ("found_px", where & (label == WATER) & water),
+                                    ("dry_px", where & (label == DRY)),
+                                    ("false_px", where & (label == DRY) & water)):
+                    row[name] += int(value.sum())
+        for row in counts.values():
+            row["recall"] = row["found_px"] / row["water_px"] if row["water_px"] else None
+            row["false_share"] = row["false_px"] / row["dry_px"] if row["dry_px"] else None
+        out["regions"][region] = {k: v for k, v in counts.items() if v["water_px"] + v["dry_px"]}
+    args.out.parent.mkdir(parents=True, exist_ok=True)
+    args.out.write_text(json.dumps(out, indent=1) + "\n")
+    print(json.dumps(out, indent=1))
+
+
+if __name__ == "__main__":
+    main()
