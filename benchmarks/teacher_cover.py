@@ -6,11 +6,16 @@ cover's water on the source passes it trained on, the labels held it and the tra
 not learn it. Each region's true cover is rebuilt from the demo's manifest (seed, size);
 the teacher maps each pass tile by tile at its training tile size (eval mode, no dropout),
 from the same inputs as everywhere else (``teacher_image``, the whole pass's land level).
-Passes at or after the teacher's ``trained_before`` are counted apart. Writes
-benchmarks/results/teacher_cover.json (or ``--out``).
+Passes at or after the teacher's ``trained_before`` are counted apart.
+
+With ``--student DIR`` (a ``floodkd distill`` output of ``--region``), it also asks whether
+the student learned what its teacher taught: on every radar pass of that region, by true
+cover, the pixels the teacher calls water and the share the student (calibrated ensemble
+mean, no dropout) calls water too, apart on the passes distillation trained on and the
+held-out ones. Writes benchmarks/results/teacher_cover.json (or ``--out``).
 
     .venv/bin/python benchmarks/teacher_cover.py [--config results/config.yaml]
-        [--teacher results/teacher]   # after `make run`
+        [--teacher results/teacher] [--student results/demo-target/student]   # after make run
 """
 
 from __future__ import annotations
@@ -25,7 +30,16 @@ import torch
 from extreme_reach import demo_region, to_grid
 
 from floodkd.config import load_config
-from floodkd.distill.data import cube_pass_land_level_db, open_cube
+from floodkd.distill.data import (
+    collate,
+    cube_pass_land_level_db,
+    holdout_mask,
+    open_cube,
+    read_window,
+    student_tensors,
+    time_window_days,
+)
+from floodkd.distill.settings import training_settings
 from floodkd.grid import RegionGrid
 from floodkd.models.channels import teacher_image
 from floodkd.models.checkpoint import load_checkpoint
@@ -54,10 +68,48 @@ def teacher_map(teacher: RadarTeacher, cube, t: int, tile: int) -> np.ndarray:
     return np.where(np.isfinite(vv) & np.isfinite(vh), out, np.nan)
 
 
+def student_map(ensemble, cube, t: int) -> np.ndarray:
+    """The student ensemble's calibrated mean P(water) at time ``t`` over the whole grid."""
+    stride = 2 ** ensemble.members[0].config.depth  # the student's input multiple
+    height, width = cube.sizes["y"], cube.sizes["x"]
+    pad = ((0, -height % stride), (0, -width % stride))
+    batch = collate([student_tensors(read_window(cube, t, 0, 0, height, width), pad)])
+    return ensemble.predict_probabilities(batch).mean(0)[0, :height, :width]
+
+
+def student_against_teacher(config: dict, region: str, student_dir: Path, teacher,
+                            tile: int, cover: np.ndarray, cube) -> dict:
+    """Per period and true cover: the teacher's water pixels and the share the student
+    calls water too, over every radar pass of ``region``."""
+    from floodkd.demo.terrain import Cover
+    from floodkd.distill.inference import StudentEnsemble
+
+    ensemble = StudentEnsemble.load(student_dir, device="cpu")
+    radar = cube["radar_present"].values.astype(bool)
+    held = holdout_mask(cube["time"].values, radar, training_settings(config).holdout_fraction,
+                        time_window_days(config))
+    counts: dict[str, dict[str, int]] = {}
+    for t in np.flatnonzero(radar):
+        taught = teacher_map(teacher, cube, int(t), tile) > 0.5
+        learned = student_map(ensemble, cube, int(t)) > 0.5
+        period = "held out" if held[t] else "distillation's passes"
+        for kind in Cover:
+            row = counts.setdefault(f"{period}, true cover {kind.name.lower()}",
+                                    {"teacher_water_px": 0, "student_agrees_px": 0})
+            row["teacher_water_px"] += int((taught & (cover == kind)).sum())
+            row["student_agrees_px"] += int((taught & learned & (cover == kind)).sum())
+    for row in counts.values():
+        row["agreement"] = (row["student_agrees_px"] / row["teacher_water_px"]
+                            if row["teacher_water_px"] else None)
+    return {k: v for k, v in counts.items() if v["teacher_water_px"]}
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--config", default="results/config.yaml")
     parser.add_argument("--teacher", type=Path, default=Path("results/teacher"))
+    parser.add_argument("--student", type=Path, help="a distill output of --region")
+    parser.add_argument("--region", default="demo-target")
     parser.add_argument("--out", type=Path, default=RESULTS)
     args = parser.parse_args()
     torch.set_num_threads(2)
@@ -104,6 +156,10 @@ def main() -> None:
             row["recall"] = row["found_px"] / row["water_px"] if row["water_px"] else None
             row["false_share"] = row["false_px"] / row["dry_px"] if row["dry_px"] else None
         out["regions"][region] = {k: v for k, v in counts.items() if v["water_px"] + v["dry_px"]}
+        if args.student is not None and region == args.region:
+            out["student"] = str(args.student)
+            out["student_against_teacher"] = student_against_teacher(
+                config, region, args.student, teacher, tile, cover, cube)
     args.out.parent.mkdir(parents=True, exist_ok=True)
     args.out.write_text(json.dumps(out, indent=1) + "\n")
     print(json.dumps(out, indent=1))
