@@ -6,7 +6,8 @@ cover's water on the source passes it trained on, the labels held it and the tra
 not learn it. Each region's true cover is rebuilt from the demo's manifest (seed, size);
 the teacher maps each pass tile by tile at its training tile size (eval mode, no dropout),
 from the same inputs as everywhere else (``teacher_image``, the whole pass's land level).
-Passes at or after the teacher's ``trained_before`` are counted apart.
+Passes from the teacher's ``trained_before`` on (the target's held-out period, which the
+teacher never trains on) are counted apart.
 
 With ``--student DIR`` (a ``floodkd distill`` output of ``--region``), it also asks whether
 the student learned what its teacher taught: on every radar pass of that region, by true
@@ -140,8 +141,8 @@ def main() -> None:
                 continue
             water = teacher_map(teacher, cube, int(t), tile) > 0.5
             time = cube["time"].values[t]
-            period = ("held out" if trained_before is not None and time >= trained_before
-                      else "before trained_before")
+            period = ("from trained_before" if trained_before is not None
+                      and time >= trained_before else "before trained_before")
             for kind in Cover:
                 where = cover == kind
                 row = counts.setdefault(f"{period}, true cover {kind.name.lower()}", {
