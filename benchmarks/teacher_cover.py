@@ -4,16 +4,16 @@ cover: the share of labelled water it finds and of labelled dry land it calls wa
 A blind spot on the target is either learned or transferred: if the teacher also misses a
 cover's water on the source passes it trained on, the labels held it and the training did
 not learn it. Each region's true cover is rebuilt from the demo's manifest (seed, size);
-the teacher maps each pass tile by tile at its training tile size (eval mode, no dropout),
-from the same inputs as everywhere else (``teacher_image``, the whole pass's land level).
+each pass is mapped as evaluation maps it (``predict_time`` over every tile of the region:
+the teacher in eval mode, the student's calibrated ensemble mean with evaluation's MC draws).
 Passes from the teacher's ``trained_before`` on (the target's held-out period, which the
 teacher never trains on) are counted apart.
 
 With ``--student DIR`` (a ``floodkd distill`` output of ``--region``), it also asks whether
 the student learned what its teacher taught: on every radar pass of that region, by true
-cover, the pixels the teacher calls water and the share the student (calibrated ensemble
-mean, no dropout) calls water too, apart on the passes distillation trained on and the
-held-out ones. Writes benchmarks/results/teacher_cover.json (or ``--out``).
+cover, the pixels the teacher calls water and the share the student calls water too, apart
+on the passes distillation trained on and the held-out ones. Writes
+benchmarks/results/teacher_cover.json (or ``--out``).
 
     .venv/bin/python benchmarks/teacher_cover.py [--config results/config.yaml]
         [--teacher results/teacher] [--student results/demo-target/student]   # after make run
@@ -23,6 +23,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import math
 from datetime import UTC, datetime
 from pathlib import Path
 
@@ -32,17 +33,16 @@ from extreme_reach import demo_region, to_grid
 
 from floodkd.config import load_config
 from floodkd.distill.data import (
-    collate,
-    cube_pass_land_level_db,
+    TERRAIN_VARIABLES,
     holdout_mask,
-    open_cube,
-    read_window,
-    student_tensors,
+    open_region,
+    padded_size,
     time_window_days,
 )
+from floodkd.distill.inference import StudentEnsemble
 from floodkd.distill.settings import training_settings
+from floodkd.evaluate import evaluate as ev
 from floodkd.grid import RegionGrid
-from floodkd.models.channels import teacher_image
 from floodkd.models.checkpoint import load_checkpoint
 from floodkd.models.teacher import RadarTeacher
 
@@ -50,49 +50,36 @@ RESULTS = Path(__file__).parent / "results" / "teacher_cover.json"
 WATER, DRY = 1, 0
 
 
-def tile_starts(length: int, tile: int) -> list[int]:
-    """Tile origins covering ``length`` px, the last one flush with the end."""
-    return sorted({*range(0, max(length - tile, 0), tile), max(length - tile, 0)})
+def pass_maps(region, t: int, teacher: RadarTeacher, ensembles: dict, settings
+              ) -> dict[str, np.ndarray]:
+    """The teacher's (and each ensemble's) P(water) at time ``t`` as evaluation stitches them,
+    the teacher NaN where the pass has no backscatter."""
+    multiples = [teacher.config.patch_size,
+                 *(2 ** e.members[0].config.depth for e in ensembles.values())]
+    size = padded_size([region.tiles], math.lcm(*multiples))
+    torch.manual_seed(t)  # evaluate's MC-dropout draws
+    maps = ev.predict_time(region, list(range(len(region.tiles))), t, size, teacher, ensembles,
+                           settings, torch.device("cpu"))
+    maps["teacher"][~np.isfinite(region.cube["vv_db"].isel(time=t).values)] = np.nan
+    return maps
 
 
-def teacher_map(teacher: RadarTeacher, cube, t: int, tile: int) -> np.ndarray:
-    """P(water) of pass ``t`` over the whole grid (regions at least one tile across)."""
-    vv, vh = cube["vv_db"].isel(time=t).values, cube["vh_db"].isel(time=t).values
-    image = torch.from_numpy(teacher_image(vv, vh, cube_pass_land_level_db(cube, t)))
-    out = np.zeros(vv.shape, np.float32)
-    for row in tile_starts(vv.shape[0], tile):
-        for col in tile_starts(vv.shape[1], tile):
-            window = image[:, row:row + tile, col:col + tile].unsqueeze(0)
-            with torch.no_grad():
-                logits, _ = teacher(window)
-            out[row:row + tile, col:col + tile] = torch.softmax(logits, 1)[0, 1].numpy()
-    return np.where(np.isfinite(vv) & np.isfinite(vh), out, np.nan)
-
-
-def student_map(ensemble, cube, t: int) -> np.ndarray:
-    """The student ensemble's calibrated mean P(water) at time ``t`` over the whole grid."""
-    stride = 2 ** ensemble.members[0].config.depth  # the student's input multiple
-    height, width = cube.sizes["y"], cube.sizes["x"]
-    pad = ((0, -height % stride), (0, -width % stride))
-    batch = collate([student_tensors(read_window(cube, t, 0, 0, height, width), pad)])
-    return ensemble.predict_probabilities(batch).mean(0)[0, :height, :width]
-
-
-def student_against_teacher(config: dict, region: str, student_dir: Path, teacher,
-                            tile: int, cover: np.ndarray, cube) -> dict:
+def student_against_teacher(config: dict, region, student_dir: Path, teacher: RadarTeacher,
+                            settings, cover: np.ndarray) -> dict:
     """Per period and true cover: the teacher's water pixels and the share the student
     calls water too, over every radar pass of ``region``."""
     from floodkd.demo.terrain import Cover
-    from floodkd.distill.inference import StudentEnsemble
 
-    ensemble = StudentEnsemble.load(student_dir, device="cpu")
+    ensembles = {"student_distilled": StudentEnsemble.load(student_dir, device="cpu")}
+    cube = region.cube
     radar = cube["radar_present"].values.astype(bool)
     held = holdout_mask(cube["time"].values, radar, training_settings(config).holdout_fraction,
                         time_window_days(config))
     counts: dict[str, dict[str, int]] = {}
     for t in np.flatnonzero(radar):
-        taught = teacher_map(teacher, cube, int(t), tile) > 0.5
-        learned = student_map(ensemble, cube, int(t)) > 0.5
+        maps = pass_maps(region, int(t), teacher, ensembles, settings)
+        taught = maps["teacher"] > settings.threshold
+        learned = maps["student_distilled"] > settings.threshold
         period = "held out" if held[t] else "distillation's passes"
         for kind in Cover:
             row = counts.setdefault(f"{period}, true cover {kind.name.lower()}",
@@ -120,7 +107,7 @@ def main() -> None:
     config = load_config(args.config)
     teacher, meta = load_checkpoint(RadarTeacher, args.teacher / "teacher.safetensors")
     teacher.eval()
-    tile = int(meta.get("tile_size_px", [teacher.config.image_size])[0])
+    settings = ev.settings_from_config(ev.EvaluateConfig, config, "evaluate")
     trained_before = np.datetime64(meta["trained_before"]) if meta.get("trained_before") else None
     out = {"created_utc": datetime.now(UTC).isoformat(timespec="seconds"),
            "teacher": str(args.teacher), "epochs_run": meta["metrics"]["epochs_run"],
@@ -131,7 +118,9 @@ def main() -> None:
         if demo is None:
             continue
         spec, seed, size = demo
-        cube = open_cube(results / region / "cube.zarr", ["vv_db", "vh_db", "label"])
+        data = open_region(results, region, ["vv_db", "vh_db", "radar_present", "label",
+                                             *TERRAIN_VARIABLES])
+        cube = data.cube
         terrain, inner = region_terrain(spec, seed, size)
         cover = to_grid(terrain.cover[inner], spec, size, RegionGrid.from_dataset(cube))
         counts: dict[str, dict[str, int]] = {}
@@ -139,7 +128,7 @@ def main() -> None:
             label = cube["label"].isel(time=t).values
             if not ((label == WATER) | (label == DRY)).any():
                 continue
-            water = teacher_map(teacher, cube, int(t), tile) > 0.5
+            water = pass_maps(data, int(t), teacher, {}, settings)["teacher"] > settings.threshold
             time = cube["time"].values[t]
             period = ("from trained_before" if trained_before is not None
                       and time >= trained_before else "before trained_before")
@@ -160,7 +149,7 @@ def main() -> None:
         if args.student is not None and region == args.region:
             out["student"] = str(args.student)
             out["student_against_teacher"] = student_against_teacher(
-                config, region, args.student, teacher, tile, cover, cube)
+                config, data, args.student, teacher, settings, cover)
     args.out.parent.mkdir(parents=True, exist_ok=True)
     args.out.write_text(json.dumps(out, indent=1) + "\n")
     print(json.dumps(out, indent=1))
