@@ -48,8 +48,8 @@ def tiny_config(results_dir: Path, source: str, target: str, **training) -> dict
                              "truth": f"{results_dir}/{target}/truth/*.tif"}},
         "align": {"time_window_days": 0.5},
         "models": TINY_MODELS,
-        "training": {"teacher_epochs": 1, "distill_epochs": 1, "finetune_epochs": 1,
-                     "ensemble_members": 2, "batch_size": 8, **training},
+        "training": {"teacher_epochs": 1, "teacher_members": 1, "distill_epochs": 1,
+                     "finetune_epochs": 1, "ensemble_members": 2, "batch_size": 8, **training},
         "evaluate": {"mc_samples": 2},
     })
 
@@ -81,10 +81,33 @@ def test_train_teacher_writes_loadable_checkpoint(trained_teacher, synthetic_reg
     assert meta["metrics"]["val_samples"] == 7 * 2  # the held-out passes 5, 6
     # toy radar: water -20 dB, land -8 dB, 1 dB speckle; Otsu splits them all but perfectly
     assert meta["metrics"]["val"]["val_otsu_iou"] > 0.99
-    assert (out / "teacher_log.csv").read_text().splitlines()[0].startswith("epoch,")
+    assert (out / "member-0" / "teacher_log.csv").read_text().splitlines()[0].startswith("epoch,")
     assert not (out / "checkpoints").exists()  # resume state removed once finished
     logits, _ = teacher(torch.zeros(1, len(TEACHER_CHANNELS), 16, 16))
     assert logits.shape == (1, 2, 16, 16)
+
+
+def test_teacher_members_are_the_teachers_of_successive_seeds(trained_teacher, tmp_path):
+    """Two members: the one-ViT teachers of seeds 0 and 1, weight for weight, each with its
+    own log, and the checkpoint averages their P(water)."""
+    config, one_dir = trained_teacher
+    train_teacher({**config, "training": {**config["training"], "teacher_members": 2}},
+                  tmp_path / "pair")
+    train_teacher({**config, "training": {**config["training"], "seed": 1}}, tmp_path / "seed1")
+    pair, meta = load_checkpoint(RadarTeacher, tmp_path / "pair" / "teacher.safetensors")
+    assert pair.config.members == 2 and pair.feature_channels == 32
+    assert len(meta["metrics"]["epochs_run"]) == 2
+    for member, one in zip(pair.members, (one_dir, tmp_path / "seed1"), strict=True):
+        single, _ = load_checkpoint(RadarTeacher, one / "teacher.safetensors")
+        for name, tensor in single.members[0].state_dict().items():
+            torch.testing.assert_close(member.state_dict()[name], tensor, rtol=0, atol=0)
+    assert (tmp_path / "pair" / "member-1" / "teacher_log.csv").is_file()
+    image = torch.randn(2, len(TEACHER_CHANNELS), 16, 16)
+    with torch.no_grad():
+        logits, features = pair(image)
+        expected = torch.stack([torch.softmax(m(image)[0], 1) for m in pair.members]).mean(0)
+    torch.testing.assert_close(torch.softmax(logits, 1), expected)
+    assert features.shape == (2, 32, 4, 4)
 
 
 def test_distill_writes_ensemble_and_never_uses_held_out(trained_teacher, synthetic_region,

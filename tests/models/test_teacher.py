@@ -72,7 +72,8 @@ def test_pretrained_directory_is_loaded_and_adapted(tmp_path):
     model = RadarTeacher(TeacherConfig(), pretrained_dir=tmp_path).eval()
     assert model.config.hidden_size == 32 and model.config.num_hidden_layers == 1
     expected = adapt_patch_kernel(rgb.embeddings.patch_embeddings.projection.weight, C)
-    torch.testing.assert_close(model.vit.embeddings.patch_embeddings.projection.weight, expected)
+    vit = model.members[0].vit
+    torch.testing.assert_close(vit.embeddings.patch_embeddings.projection.weight, expected)
     logits, features = model(torch.randn(1, C, 64, 64))
     assert logits.shape == (1, 2, 64, 64) and features.shape == (1, 32, 8, 8)
 

@@ -30,6 +30,9 @@ class TrainingConfig(Settings):
     weight_decay: float = 1e-4
     patience: int = 6  # epochs without a better validation loss before stopping
     ensemble_members: int = 3
+    # ViTs the teacher averages, each trained as the one-ViT teacher of seed + k: one ViT's
+    # map of an unseen coast depends on its training draw (docs/student-limits.md)
+    teacher_members: int = 3
     ewc_weight: float = 100.0
     kd_weight: float = 0.5
     feature_weight: float = 0.3

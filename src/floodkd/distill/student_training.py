@@ -253,7 +253,7 @@ def train_member(run: StudentRun, k: int) -> tuple[FloodStudent, dict[str, Any]]
     member_settings = TrainingConfig(**{**asdict(settings), "seed": seed})
     seed_everything(seed)
     student = FloodStudent(run.models.student)
-    projection = Projection(run.models.student.feature_channels, losses.teacher.config.hidden_size)
+    projection = Projection(run.models.student.feature_channels, losses.teacher.feature_channels)
     pair = nn.ModuleDict({"student": student, "projection": projection})
     history: dict[str, Any] = {}
 

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import logging
 from collections import defaultdict
-from dataclasses import asdict
+from dataclasses import asdict, replace
 from pathlib import Path
 from typing import Any
 
@@ -39,13 +39,13 @@ from floodkd.distill.loop import (
 from floodkd.distill.losses import task_loss
 from floodkd.distill.radiometry import randomise_radiometry
 from floodkd.distill.samples import teacher_samples
-from floodkd.distill.settings import model_settings, training_settings
+from floodkd.distill.settings import TrainingConfig, model_settings, training_settings
 from floodkd.errors import InputError
 from floodkd.evaluate.baselines import otsu_threshold_db
 from floodkd.evaluate.metrics import binary_scores
 from floodkd.models.channels import NORMALISATION
 from floodkd.models.checkpoint import save_checkpoint
-from floodkd.models.teacher import RadarTeacher
+from floodkd.models.teacher import RadarTeacher, RadarViT
 
 __all__ = ["train_teacher"]
 
@@ -90,6 +90,27 @@ def _teacher_scores(teacher: nn.Module, loader: DataLoader, device: torch.device
             "val_otsu_iou": otsu}
 
 
+def _train_member(member: RadarViT, settings: TrainingConfig, train_set, val_loader: DataLoader,
+                   class_weights: torch.Tensor, device: torch.device, state_dir: Path,
+                   log_dir: Path, fingerprint: str) -> list[dict[str, float]]:
+    """Train one ViT of the teacher with early stopping on the validation loss (its best
+    weights stay in ``member``); returns the per-epoch history."""
+
+    def step(batch, _step, _total):
+        image = batch["teacher_image"]
+        if settings.radiometric_randomisation:  # learn the physics, not the source's levels
+            image = randomise_radiometry(image, batch["label"], batch["radar_valid"],
+                                         batch["land_level_db"])
+        logits, _ = member(image)
+        loss = task_loss(logits.float(), batch["label"], class_weights.to(device))
+        return loss, {"total": loss.item()}
+
+    phase = Phase("teacher", member, make_loader(train_set, settings, shuffle=True), step,
+                  lambda: _teacher_scores(member, val_loader, device, class_weights),
+                  settings.teacher_epochs, settings.teacher_lr, settings.augment)
+    return run_phase(phase, settings, device, state_dir, log_dir, fingerprint)
+
+
 def train_teacher(config: dict[str, Any], out_dir: str | Path,
                   train_before: np.datetime64 | None = None) -> dict[str, Any]:
     """Train the radar teacher on the labelled radar passes of all ``source`` regions.
@@ -99,7 +120,8 @@ def train_teacher(config: dict[str, Any], out_dir: str | Path,
     sees the period a student is judged on.
 
     Writes ``out_dir/teacher.safetensors`` + ``teacher.json`` (model config, training
-    settings, metrics, source regions) and ``teacher_log.csv``. Returns the metrics.
+    settings, metrics, source regions) and each member's ``member-<k>/teacher_log.csv``.
+    Returns the metrics.
     """
     out_dir = Path(out_dir)
     settings, models = training_settings(config), model_settings(config)
@@ -112,8 +134,8 @@ def train_teacher(config: dict[str, Any], out_dir: str | Path,
     regions = [open_region(config.get("results_dir", "results"), name,
                            ["vv_db", "vh_db", "radar_present", "label", *TERRAIN_VARIABLES])
                for name in sources]
-    teacher = RadarTeacher(models.teacher, models.teacher_pretrained_dir)
-    size = padded_size([r.tiles for r in regions], teacher.config.patch_size)
+    first = RadarViT(models.teacher, models.teacher_pretrained_dir)
+    size = padded_size([r.tiles for r in regions], first.config.patch_size)
     train_sets, val_sets, train_counts = [], [], []
     window_days = time_window_days(config)
     for region in regions:
@@ -142,30 +164,31 @@ def train_teacher(config: dict[str, Any], out_dir: str | Path,
     log.info("teacher: %d train and %d val samples from %s on %s", len(train_set), len(val_set),
              sources, device)
     val_loader = make_loader(val_set, settings, shuffle=False)
-
-    def step(batch, _step, _total):
-        image = batch["teacher_image"]
-        if settings.radiometric_randomisation:  # learn the physics, not the source's levels
-            image = randomise_radiometry(image, batch["label"], batch["radar_valid"],
-                                         batch["land_level_db"])
-        logits, _ = teacher(image)
-        loss = task_loss(logits.float(), batch["label"], class_weights.to(device))
-        return loss, {"total": loss.item()}
-
-    phase = Phase("teacher", teacher, make_loader(train_set, settings, shuffle=True), step,
-                  lambda: _teacher_scores(teacher, val_loader, device, class_weights),
-                  settings.teacher_epochs, settings.teacher_lr, settings.augment)
     trained_before = None if train_before is None else str(np.datetime64(train_before, "s"))
     fingerprint = settings_fingerprint(asdict(settings), asdict(models), sources, len(train_set),
                                        trained_before)
-    history = run_phase(phase, settings, device, out_dir / STATE_DIR, out_dir, fingerprint)
+    members, histories = [], []
+    for k in range(settings.teacher_members):
+        # member k is the one-ViT teacher of seed + k: its own weights, tiles and dropout
+        member_settings = replace(settings, seed=settings.seed + k)
+        if k:
+            seed_everything(member_settings.seed)
+        member = first if k == 0 else RadarViT(models.teacher, models.teacher_pretrained_dir)
+        histories.append(_train_member(member, member_settings, train_set, val_loader,
+                                       class_weights, device, out_dir / STATE_DIR / f"member-{k}",
+                                       out_dir / f"member-{k}", fingerprint))
+        members.append(member)
+    teacher = RadarTeacher(models.teacher, members=members)
     with torch.no_grad():
         final = _teacher_scores(teacher, val_loader, device, class_weights)
-    metrics = {"val": final, "epochs_run": len(history), "train_samples": len(train_set),
+    metrics = {"val": final, "epochs_run": [len(h) for h in histories],
+               "train_samples": len(train_set),
                "val_samples": len(val_set), "class_weights": class_weights.tolist()}
     meta = {"training": asdict(settings), "source_regions": sources,
             "trained_before": trained_before, "metrics": metrics,
-            "history": history, "device": str(device), "tile_size_px": list(size)}
+            "history": histories, "device": str(device), "tile_size_px": list(size)}
     save_checkpoint(teacher.cpu(), out_dir / "teacher.safetensors", meta)
+    for k in range(len(members)):  # kept until every member is trained, for a resume
+        remove_outputs(out_dir / STATE_DIR / f"member-{k}")
     remove_outputs(out_dir / STATE_DIR)
     return metrics

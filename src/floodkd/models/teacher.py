@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import TYPE_CHECKING
 
@@ -16,7 +16,7 @@ from floodkd.settings import Settings
 if TYPE_CHECKING:  # transformers costs seconds to import: only a teacher being built pays
     from transformers import ViTConfig, ViTModel
 
-__all__ = ["TeacherConfig", "RadarTeacher", "adapt_patch_kernel"]
+__all__ = ["TeacherConfig", "RadarTeacher", "RadarViT", "adapt_patch_kernel"]
 
 NUM_CLASSES = 2  # dry, water
 
@@ -32,6 +32,7 @@ class TeacherConfig(Settings):
     num_attention_heads: int = 4
     intermediate_size: int = 192
     dropout: float = 0.1
+    members: int = 1  # ViTs whose P(water) is averaged; training sets it (teacher_members)
 
 
     def vit_config(self) -> ViTConfig:
@@ -61,9 +62,9 @@ def adapt_patch_kernel(weight: torch.Tensor, channels: int) -> torch.Tensor:
     return mean.repeat(1, channels, 1, 1) * (weight.shape[1] / channels)
 
 
-class RadarTeacher(nn.Module):
-    """ViT encoder over radar tiles (TEACHER_CHANNELS: VV, VH, VV-VH and VV, VH against the
-    pass's land level) and a conv head that upsamples patch tokens.
+class RadarViT(nn.Module):
+    """One ViT encoder over radar tiles (TEACHER_CHANNELS: VV, VH, VV-VH and VV, VH against
+    the pass's land level) and a conv head that upsamples patch tokens.
 
     ``forward`` returns per-pixel two-class logits and the patch-token feature map used
     for feature distillation.
@@ -104,6 +105,39 @@ class RadarTeacher(nn.Module):
         patch_tokens = tokens[:, 1:, :]  # drop [CLS]
         features = patch_tokens.transpose(1, 2).reshape(batch, -1, height // patch, width // patch)
         return self.head(features), features
+
+
+class RadarTeacher(nn.Module):
+    """The radar teacher: ``config.members`` RadarViTs trained apart.
+
+    ``forward`` returns the log of the members' mean P(dry), P(water) as logits (softmax
+    gives the mean back, argmax its decision), and the members' feature maps stacked
+    along channels (``feature_channels``) for feature distillation. One member is returned
+    as it is.
+    """
+
+    config_class = TeacherConfig
+
+    def __init__(self, config: TeacherConfig, pretrained_dir: str | Path | None = None,
+                 members: list[RadarViT] | None = None):
+        super().__init__()
+        if members is None:
+            members = [RadarViT(config, pretrained_dir) for _ in range(config.members)]
+        # a pretrained ViT sets the sizes; the count is this teacher's
+        self.config = replace(members[0].config, members=len(members))
+        self.members = nn.ModuleList(members)
+
+    @property
+    def feature_channels(self) -> int:
+        return self.config.hidden_size * len(self.members)
+
+    def forward(self, x: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        if len(self.members) == 1:
+            return self.members[0](x)
+        outputs = [member(x) for member in self.members]
+        probability = torch.stack([torch.softmax(logits.float(), 1) for logits, _ in outputs])
+        logits = torch.log(probability.mean(0).clamp_min(torch.finfo(torch.float32).tiny))
+        return logits, torch.cat([features for _, features in outputs], 1)
 
 
 def _load_pretrained(directory: Path, config: TeacherConfig) -> tuple[ViTModel, TeacherConfig]:
