@@ -1,8 +1,9 @@
 """Benchmark whole-region tiled inference: throughput, time split and peak memory.
 
-For the student (one model, one pass) and the radar teacher, both with random weights built
-from their default configs, over three square regions spanning 16x in area, each run in its
-own subprocess so peak RSS is that run's alone; beside them, at the largest region, the
+For the student (one model, one pass) and the radar teacher (its ``teacher_members`` ViTs,
+the training default), both with random weights built from their default configs, over
+three square regions spanning 16x in area, each run in its own subprocess so peak RSS is
+that run's alone; beside them, at the largest region, the
 whole student ensemble as the maps use it (``ENSEMBLE_MEMBERS`` members x ``MC_SAMPLES``
 MC-dropout draws, the training and predict defaults) through ``StudentEnsemble``. Time is
 split into reading inputs, model compute and writing outputs (blending, COG, style, STAC,
@@ -29,6 +30,7 @@ import subprocess
 import sys
 import tempfile
 import time
+from dataclasses import replace
 from datetime import UTC, datetime
 from pathlib import Path
 
@@ -49,6 +51,7 @@ def run_one(model_name: str, size_px: int, device: str) -> dict:
 
     from floodkd.distill.calibration import Calibration
     from floodkd.distill.inference import StudentEnsemble
+    from floodkd.distill.settings import TrainingConfig
     from floodkd.grid import RegionGrid
     from floodkd.models.channels import STUDENT_CHANNELS, TEACHER_CHANNELS
     from floodkd.models.student import FloodStudent, StudentConfig
@@ -67,7 +70,8 @@ def run_one(model_name: str, size_px: int, device: str) -> dict:
             members.append(FloodStudent(StudentConfig()).eval().to(device))
         model = StudentEnsemble(members, Calibration(), torch.device(device))  # T 1, b 0
     else:
-        model = RadarTeacher(TeacherConfig()).eval().to(device)
+        config = replace(TeacherConfig(), members=TrainingConfig().teacher_members)
+        model = RadarTeacher(config).eval().to(device)
     # each model tiled as the product maps with it: the teacher at its training tile size
     tile_px, overlap_px = (teacher_tiling({}, model, OVERLAP_PX) if model_name == "teacher"
                            else (TILE_PX, OVERLAP_PX))

@@ -20,6 +20,7 @@ from floodkd.distill.data import cube_pass_land_level_db, open_cube
 from floodkd.errors import InputError
 from floodkd.grid import RegionGrid
 from floodkd.models.channels import NORMALISATION, TEACHER_CHANNELS
+from floodkd.models.teacher import RadarTeacher, RadarViT, TeacherConfig
 from floodkd.predict.teacher import teacher_window_predictor
 from floodkd.reference.series import teacher_water_counts
 from floodkd.reference.water import (
@@ -86,6 +87,7 @@ class DarkIsWater(nn.Module):
     """A stand-in teacher: water where VV is dark (the toy cube's water is -20 dB, land -8)."""
 
     config = SimpleNamespace(patch_size=4, image_size=16)
+    members = property(lambda self: [self])  # a teacher of one ViT
 
     def forward(self, image: torch.Tensor) -> tuple[torch.Tensor, None]:
         water = -10.0 * image[:, 0]  # normalised VV: (vv + 15) / 10
@@ -96,10 +98,31 @@ class SeesItsInput(nn.Module):
     """A stand-in teacher that keeps the last image it was given."""
 
     config = SimpleNamespace(patch_size=4, image_size=16)
+    members = property(lambda self: [self])
 
     def forward(self, image: torch.Tensor) -> tuple[torch.Tensor, None]:
         self.image = image
         return torch.zeros(image.shape[0], 2, *image.shape[2:]), None
+
+
+def test_each_vit_of_the_teacher_gives_its_own_draws(toy):
+    """A teacher of two ViTs and 2 draws: 4 samples, each ViT's apart (so the spread holds
+    their disagreement), whose mean is the teacher's own P(water)."""
+    cube = open_cube(toy.cube_path, required=("vv_db", "vh_db", "radar_present"))
+    t = int(np.flatnonzero(cube_helpers.RADAR)[-1])
+    config = TeacherConfig(image_size=16, patch_size=4, hidden_size=16, num_hidden_layers=1,
+                           num_attention_heads=2, intermediate_size=16, dropout=0.0)
+    torch.manual_seed(0)
+    teacher = RadarTeacher(config, members=[RadarViT(config), RadarViT(config)]).eval()
+    seen = []
+    teacher.members[0].register_forward_hook(lambda _m, args, _out: seen.append(args[0]))
+    samples, _ = teacher_window_predictor(cube, t, teacher, mc_samples=2)(0, 0, 8, 8)
+    assert samples.shape == (4, 8, 8)
+    np.testing.assert_array_equal(samples[0], samples[1])  # no dropout: one ViT's draws agree
+    assert np.abs(samples[0] - samples[2]).max() > 1e-3
+    with torch.no_grad():
+        expected = torch.softmax(teacher(seen[0][:1])[0], 1)[0, 1].numpy()
+    np.testing.assert_allclose(samples.mean(0), expected, atol=1e-6)
 
 
 def test_a_mapped_window_is_seen_against_its_whole_pass_land_level(toy):

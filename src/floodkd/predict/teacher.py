@@ -6,7 +6,8 @@ does: no DEM, no optical, no gauges. It writes the same products as the student 
 (probability, uncertainty and inputs-used COGs, QGIS styles, STAC Items, quicklooks; extent,
 flood polygons and likelihood). Scenario ``observed`` is the latest radar pass (also the
 inputs' window of its STAC Items); water-level scenarios need the student, which reads the
-water level, and are refused here. Uncertainty comes from MC dropout of the one teacher.
+water level, and are refused here. Uncertainty comes from MC dropout of each of the
+teacher's ViTs: ``mc_samples`` draws per member.
 """
 
 from __future__ import annotations
@@ -117,9 +118,11 @@ def teacher_window_predictor(
         pad = ((0, -height % patch), (0, -width % patch))
         batch = torch.from_numpy(mirror_pad(image, pad)).unsqueeze(0).repeat(
             mc_samples, 1, 1, 1)
-        with mc_dropout(teacher):
-            logits, _ = teacher(batch.to(device))
-        samples = torch.softmax(logits.float(), dim=1)[:, 1, :height, :width].cpu().numpy()
+        batch = batch.to(device)
+        with mc_dropout(teacher):  # each ViT's draws: the spread holds their disagreement too
+            water = [torch.softmax(member(batch)[0].float(), dim=1)[:, 1]
+                     for member in teacher.members]
+        samples = torch.cat(water)[:, :height, :width].cpu().numpy()
         samples[:, ~valid] = np.nan  # no backscatter, no prediction
         flags = np.where(valid, INPUT_FLAGS["radar"], 0).astype(np.uint16)
         return samples.astype(np.float32), flags

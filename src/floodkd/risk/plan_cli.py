@@ -119,7 +119,8 @@ def _read_map(maps_dir: Path, scenario: str = "observed"):
 
 
 def _teacher_belief(cube, time_index: int, teacher_dir: Path, config, shape, device):
-    """The radar teacher's MC-dropout mean and std over one pass, as whole-grid arrays."""
+    """The radar teacher's mean and std over its ViTs' MC-dropout draws on one pass, as
+    whole-grid arrays."""
     import torch
 
     from floodkd.models.checkpoint import load_checkpoint
