@@ -64,16 +64,20 @@ def main(argv: list[str] | None = None) -> int:
     argv = sys.argv[1:] if argv is None else argv
     top, rest = _parser().parse_known_args(argv)
     module_name, help_text = COMMANDS[top.command]
+    threads = argparse.ArgumentParser(prog=f"floodkd {top.command}", add_help=False)
+    threads.add_argument("--threads", type=int, default=os.cpu_count() or 1,
+                         help="threads for torch, Dask, BLAS and GDAL (default: all cores)")
+    # before the stage's module loads torch: its thread pools read the variables once, as
+    # they start, and a stage run by hand must take the numerical path a Snakemake job does
+    use_threads(threads.parse_known_args(rest)[0].threads)
     module = importlib.import_module(module_name)
-    parser = argparse.ArgumentParser(prog=f"floodkd {top.command}", description=help_text)
+    parser = argparse.ArgumentParser(prog=f"floodkd {top.command}", description=help_text,
+                                     parents=[threads])
     module.add_arguments(parser)
-    parser.add_argument("--threads", type=int, default=os.cpu_count() or 1,
-                        help="threads for torch, Dask, BLAS and GDAL (default: all cores)")
     parser.add_argument("--log", help="write all output to this file; the console gets a "
                         "start and an end line (and the error, if any)")
     args = parser.parse_args(rest)
     logging.basicConfig(level=logging.DEBUG if top.verbose else logging.INFO, format=LOG_FORMAT)
-    use_threads(args.threads)
     signal.signal(signal.SIGTERM, _exit_on_sigterm)
     return run_logged(_describe(top.command, args), args.log, lambda: _run(module, args))
 
