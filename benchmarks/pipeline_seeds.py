@@ -16,7 +16,6 @@ from __future__ import annotations
 
 import argparse
 import json
-import os
 import statistics
 import subprocess
 import sys
@@ -28,10 +27,6 @@ import yaml
 RESULTS = Path(__file__).parent / "results" / "pipeline_seeds.json"
 LINKED = ("cube.zarr", "tiles.parquet", "holdout.json", "ingest")
 FLOODKD = [sys.executable, "-m", "floodkd.cli"]
-# what Snakemake sets for each job's shell to its thread count (snakemake/shell.py): each
-# stage runs in the environment it has in `make run`, so seed 0 is `make run`'s run
-THREAD_VARIABLES = ("OMP_NUM_THREADS", "GOTO_NUM_THREADS", "OPENBLAS_NUM_THREADS",
-                    "MKL_NUM_THREADS", "VECLIB_MAXIMUM_THREADS", "NUMEXPR_NUM_THREADS")
 
 
 def run_seed(config: dict, seed: int, folder: Path, threads: int) -> dict[str, dict]:
@@ -70,9 +65,8 @@ def run_seed(config: dict, seed: int, folder: Path, threads: int) -> dict[str, d
     for stage in stages:
         # as `make run` on two cores: evaluation on one thread, every other stage on two
         threads_now = "1" if stage[0] == "evaluate" else str(threads)
-        env = {**os.environ, **dict.fromkeys(THREAD_VARIABLES, threads_now)}
         subprocess.run([*FLOODKD, *stage, *common, "--threads", threads_now,
-                        "--log", str(folder / f"{stage[0]}.log")], check=True, env=env)
+                        "--log", str(folder / f"{stage[0]}.log")], check=True)
     return {region: targets_of(results / region / "eval") for region in targets}
 
 
