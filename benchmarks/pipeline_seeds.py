@@ -3,8 +3,8 @@
 The student's figures are ratios to its teacher's, and the teacher's training draw moves them
 more than the student's (docs/student-limits.md, "Which teacher"). For each seed this runs,
 in its own folder and on the cubes of an existing run (linked, not copied), every stage
-that depends on ``training.seed``: train-teacher, reference-water, teacher-passes, distill
-and evaluate, then reads the targets from the evaluation. Writes
+that depends on ``training.seed``: train-teacher, waterline (every region), reference-water,
+teacher-passes, distill and evaluate, then reads the targets from the evaluation. Writes
 benchmarks/results/pipeline_seeds.json (or ``--out``); about 8 min per seed at the demo's
 192 px on two cores. Seed s trains the teacher's ViTs s to s + teacher_members - 1, so seeds
 0 3 6 9 draw teachers with no member in common.
@@ -48,6 +48,11 @@ def run_seed(config: dict, seed: int, folder: Path, threads: int) -> dict[str, d
     teacher = folder / "teacher"
     stages = [["train-teacher", "--out", str(teacher), "--holdout",
                *(str(results / t / "holdout.json") for t in targets)]]
+    for region in config["regions"]:
+        holdout = ["--holdout", str(results / region / "holdout.json")] if region in targets else []
+        stages.append(["waterline", "--region", region, "--teacher", str(teacher), "--cube",
+                       str(results / region / "cube.zarr"), *holdout, "--out",
+                       str(results / region / "waterline.tif")])
     for region in targets:
         base = results / region
         stages += [

@@ -27,6 +27,8 @@ COMMANDS = {
     "distill": ("floodkd.distill.cli", "distil the teacher into the student ensemble for a region"),
     "reference-water": ("floodkd.reference.cli", "map a region's reference (permanent) water, "
                         "kept apart from flood"),
+    "waterline": ("floodkd.reference.waterline_cli", "the water level at which a region's "
+                  "radar archive sees each pixel flood, a static layer for the student"),
     "teacher-passes": ("floodkd.evaluate.teacher_passes_cli", "the teacher's map of each "
                        "radar pass a region's evaluation scores"),
     "evaluate": ("floodkd.evaluate.cli", "score models and baselines for a region"),

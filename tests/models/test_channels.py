@@ -29,10 +29,12 @@ def _terrain(shape=(2, 2)):
 def test_every_channel_has_constants_and_modalities_cover_non_terrain():
     assert set(STUDENT_CHANNELS) | set(TEACHER_CHANNELS) <= set(NORMALISATION)
     in_modalities = {name for m in MODALITIES for name in MODALITY_CHANNELS[m]}
-    # static, always present: the terrain and the defences (unprotected where none is known)
-    assert set(STUDENT_CHANNELS) - in_modalities == {"elevation_m", "hand_m", "coast_distance_m",
-                                                     "protection_level_m", "protected"}
-    assert len(STUDENT_CHANNELS) == 18
+    # static, always present: the terrain, the defences (unprotected where none is known) and
+    # the radar archive's waterline (unknown where there is none)
+    assert set(STUDENT_CHANNELS) - in_modalities == {
+        "elevation_m", "hand_m", "coast_distance_m", "protection_level_m", "protected",
+        "waterline_m", "waterline_known", "waterline_above"}
+    assert len(STUDENT_CHANNELS) == 21
 
 
 def test_teacher_image_values_and_nan():

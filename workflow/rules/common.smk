@@ -118,6 +118,27 @@ def reference_water_settings(wildcards):
                           region_place(wildcards.region), config["grid"]])
 
 
+def waterline_settings(wildcards):
+    """What the waterline reads the teacher's maps with, and its rule's keys."""
+    return settings_hash([config["reference_water"]["water_probability"],
+                          config["reference_water"]["min_valid_passes"],
+                          config["predict"]["mc_samples"], config["predict"]["overlap_px"]])
+
+
+def region_holdout(wildcards):
+    """A target region's held-out period (through the checkpoint); none for a source."""
+    if wildcards.region in TARGETS:
+        return [_checkpoint_output(checkpoints.holdout, "period", region=wildcards.region)]
+    return []
+
+
+def map_waterline(wildcards):
+    """The waterline layer a region's student maps read; none where the teacher maps."""
+    if region_model(wildcards.region) == "teacher":
+        return []
+    return [f"{RESULTS}/{wildcards.region}/waterline.tif"]
+
+
 def predict_settings(wildcards):
     predict = {k: v for k, v in config["predict"].items() if k != "scenarios"}
     region = config["regions"][wildcards.region]

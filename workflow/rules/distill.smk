@@ -30,6 +30,9 @@ rule distill:
         # the student also learns from the teacher on the source regions' passes
         source_cubes=lambda wildcards: [aligned(source, "manifest") for source in SOURCES],
         source_tiles=lambda wildcards: [aligned(source, "tiles") for source in SOURCES],
+        # read beside each region's cube: the levels at which its radar archive saw it flood
+        waterlines=lambda wildcards: [f"{RESULTS}/{region}/waterline.tif"
+                                      for region in [wildcards.region, *SOURCES]],
     output:
         meta=f"{RESULTS}/{{region}}/student/student.json",
     params:

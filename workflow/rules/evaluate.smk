@@ -40,6 +40,8 @@ rule evaluate:
         student=rules.distill.output.meta,
         truth=truth_files,
         reference_water=rules.reference_water.output.reference,
+        # read beside the cube, as distill read it
+        waterline=rules.waterline.output.layer,
     output:
         metrics=f"{RESULTS}/{{region}}/eval/metrics.json",
         table=f"{RESULTS}/{{region}}/eval/metrics.md",

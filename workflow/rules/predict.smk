@@ -6,6 +6,7 @@ rule predict:
         model=map_model,
         risk=scenario_risk_inputs,
         reference_water=rules.reference_water.output.reference,
+        waterline=map_waterline,
     output:
         probability=f"{RESULTS}/{{region}}/maps/flood_probability_{{scenario}}.tif",
         uncertainty=f"{RESULTS}/{{region}}/maps/flood_uncertainty_{{scenario}}.tif",
@@ -29,6 +30,9 @@ rule predict:
         teacher=f"{RESULTS}/teacher",
         cube=f"{RESULTS}/{{region}}/cube.zarr",
         risk=f"{RESULTS}/{{region}}/risk",
+        # the student's ["--waterline", path]; nothing where the teacher maps
+        waterline=lambda wildcards, input: [arg for path in input.waterline
+                                            for arg in ("--waterline", path)],
         out=lambda wildcards, output: os.path.dirname(output.probability),
     # one core: a second thread saved 12% (demo: 7.2 -> 6.4 s), running two scenarios at
     # once on two cores saves half
@@ -46,5 +50,5 @@ rule predict:
         "floodkd predict --config {params.config:q} --region {wildcards.region:q} "
         "--scenario {wildcards.scenario:q} --model {params.model:q} --student {params.student:q} "
         "--teacher {params.teacher:q} --cube {params.cube:q} --risk {params.risk:q} "
-        "--reference-water {input.reference_water:q} --out {params.out:q} "
+        "--reference-water {input.reference_water:q} {params.waterline:q} --out {params.out:q} "
         "--threads {threads} --log {log:q}"

@@ -26,3 +26,37 @@ rule reference_water:
         "floodkd reference-water --config {params.config:q} --region {wildcards.region:q} "
         "--teacher {params.teacher:q} --cube {params.cube:q} --out {output.reference:q} "
         "--threads {threads} --log {log:q}"
+
+
+# Stage 4c: the level at which each region's radar archive sees each pixel flood, a static
+# layer for the student: from the teacher's map of every pass before a target's held-out
+# period (all passes of a source region, which has none).
+rule waterline:
+    input:
+        cube=cube_manifest,
+        teacher=rules.train_teacher.output.weights,
+        holdout=region_holdout,
+    output:
+        layer=f"{RESULTS}/{{region}}/waterline.tif",
+    params:
+        config=EFFECTIVE_CONFIG,
+        settings=waterline_settings,
+        teacher=lambda wildcards, input: os.path.dirname(input.teacher),
+        cube=f"{RESULTS}/{{region}}/cube.zarr",
+        # a target's period: ["--holdout", path]; a source's: nothing
+        holdout=lambda wildcards, input: [arg for path in input.holdout
+                                          for arg in ("--holdout", path)],
+    threads: 2
+    resources:
+        mem_mb=4000,
+        runtime=60,
+    log:
+        f"{RESULTS}/logs/{{region}}/waterline.log",
+    benchmark:
+        f"{BENCHMARKS}/{{region}}/waterline.tsv"
+    message:
+        "Reading the waterline of {wildcards.region} from its radar archive"
+    shell:
+        "floodkd waterline --config {params.config:q} --region {wildcards.region:q} "
+        "--teacher {params.teacher:q} --cube {params.cube:q} {params.holdout:q} "
+        "--out {output.layer:q} --threads {threads} --log {log:q}"

@@ -30,6 +30,7 @@ from torch.utils.data import Dataset
 
 from floodkd.cube_store import check_chunks
 from floodkd.errors import InputError
+from floodkd.grid import RegionGrid
 from floodkd.models.channels import (
     MODALITIES,
     MODALITY_CHANNELS,
@@ -40,6 +41,7 @@ from floodkd.models.channels import (
     student_image,
     teacher_image,
 )
+from floodkd.reference.waterline import read_waterline
 
 __all__ = [
     "LABEL_NODATA",
@@ -72,6 +74,7 @@ PRESENCE_FLAGS = {modality: f"{modality}_present" for modality in MODALITIES}
 STUDENT_VARIABLES = (*STUDENT_CHANNELS, *PRESENCE_FLAGS.values(), "gauge_history_m")
 TEACHER_VARIABLES = (*RADAR_VARIABLES, "radar_present", "label")
 TILE_COLUMNS = ("tile_id", "row_off", "col_off", "height", "width", "split")
+WATERLINE_FILE = "waterline.tif"  # results/<region>/, beside the cube
 # a pass's land level is taken from at most this many pixels (a regular subsample of a
 # larger region): a median of millions of pixels is as good as one of all, and memory stays
 # bounded by this, not by the region
@@ -86,6 +89,7 @@ class RegionData:
     cube_path: Path
     cube: xr.Dataset
     tiles: pd.DataFrame
+    waterline: Path | None = None  # results/<region>/waterline.tif where it exists
 
 
 def open_cube(path: str | Path, required: Sequence[str] = TERRAIN_VARIABLES, *,
@@ -136,10 +140,26 @@ def read_tiles(path: str | Path, cube: xr.Dataset | None = None) -> pd.DataFrame
 
 
 def open_region(results_dir: str | Path, region: str, required: Sequence[str]) -> RegionData:
-    """The cube and tiles of ``results/<region>/`` (the Align contract)."""
+    """The cube and tiles of ``results/<region>/`` (the Align contract), with the region's
+    waterline layer (``results/<region>/waterline.tif``, ``floodkd waterline``) where it
+    exists."""
     base = Path(results_dir) / region
-    cube = open_cube(base / "cube.zarr", required)
-    return RegionData(region, base / "cube.zarr", cube, read_tiles(base / "tiles.parquet", cube))
+    waterline = base / WATERLINE_FILE
+    waterline = waterline if waterline.exists() else None
+    cube = with_waterline(open_cube(base / "cube.zarr", required), waterline)
+    return RegionData(region, base / "cube.zarr", cube, read_tiles(base / "tiles.parquet", cube),
+                      waterline)
+
+
+def with_waterline(cube: xr.Dataset, path: str | Path | None) -> xr.Dataset:
+    """The cube with the waterline layer at ``path`` as the static variables ``waterline_m``
+    and ``waterline_above`` (the student's waterline channels); unchanged without one.
+    Raises InputError when the layer is not on the cube's grid."""
+    if path is None:
+        return cube
+    level, above = read_waterline(path, RegionGrid.from_dataset(cube))
+    return cube.assign(waterline_m=(("y", "x"), level),
+                       waterline_above=(("y", "x"), above.astype(np.float32)))
 
 
 def label_class_counts(cube: xr.Dataset, tiles: pd.DataFrame,
@@ -326,6 +346,8 @@ class CubeTileDataset(Dataset):
     alone to fit on. Without it every pixel is visible.
     ``student`` False (the teacher's training) reads and returns only the radar and the
     labels: no ``student_image``, ``presence`` or ``gauge_history``, a third of the bytes.
+    ``waterline`` (``floodkd waterline``'s layer of the region) gives the student's
+    waterline channels; without it they read as no archive.
     The store is opened on first use in each worker, never pickled with the dataset.
     When all samples fit in ``cache_mb`` they are all read at the first item, chunk by
     chunk of the cube, and kept, so later epochs of a small region cost no I/O. Else, when
@@ -346,8 +368,10 @@ class CubeTileDataset(Dataset):
         label_tiles: Sequence[int] | None = None,
         visible_pixels: np.ndarray | None = None,
         student: bool = True,
+        waterline: str | Path | None = None,
     ):
         self.cube_path = Path(cube_path)
+        self.waterline = waterline
         self.student = student
         # tile positions whose labels the model may see; None: all (others read as 255)
         self.label_tiles = None if label_tiles is None else {int(p) for p in label_tiles}
@@ -379,7 +403,8 @@ class CubeTileDataset(Dataset):
         if self._cube is None:
             # chunks=None: lazily indexed zarr arrays without dask, whose per-task overhead
             # dwarfs reading one small window
-            self._cube = xr.open_zarr(self.cube_path, chunks=None)
+            self._cube = with_waterline(xr.open_zarr(self.cube_path, chunks=None),
+                                        self.waterline if self.student else None)
         return self._cube
 
     def __getstate__(self) -> dict:

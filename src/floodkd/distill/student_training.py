@@ -17,7 +17,7 @@ import json
 import logging
 import math
 from collections.abc import Callable
-from dataclasses import asdict, dataclass
+from dataclasses import asdict, dataclass, replace
 from pathlib import Path
 from typing import Any
 
@@ -117,7 +117,8 @@ def source_data(regions: list[RegionData], held_out_start_time: np.datetime64 | 
         if not pairs:
             continue
         counts.append(sample_counts(label_class_counts(region.cube, region.tiles), pairs))
-        sets.append(CubeTileDataset(region.cube_path, region.tiles, pairs, size, cache_mb))
+        sets.append(CubeTileDataset(region.cube_path, region.tiles, pairs, size, cache_mb,
+                                    waterline=region.waterline))
         used_times = sorted({t for _, t in pairs})
         record[region.name] = {
             "samples": len(pairs),
@@ -222,7 +223,7 @@ def _target_loaders(region: RegionData, samples: TargetSamples, sources: SourceD
     def loader(pairs, shuffle, label_tiles=None, visible_pixels=training_pixels):
         dataset = CubeTileDataset(region.cube_path, region.tiles, pairs, size,
                                   settings.sample_cache_mb, label_tiles,
-                                  visible_pixels=visible_pixels)
+                                  visible_pixels=visible_pixels, waterline=region.waterline)
         return make_loader(dataset, settings, shuffle)
 
     loaders = {
@@ -301,10 +302,11 @@ def train_member(run: StudentRun, k: int) -> tuple[FloodStudent, dict[str, Any]]
 
 
 def train_labels_only(run: StudentRun) -> tuple[FloodStudent, list[dict[str, float]]]:
-    """The reference: same architecture and epoch budget, the sparse labels only."""
+    """The reference: same architecture and epoch budget, the sparse labels only (and so
+    blind to the waterline layer, which is the teacher's map of the radar archive)."""
     settings = run.settings
     seed_everything(settings.seed)
-    model = FloodStudent(run.models.student)
+    model = FloodStudent(replace(run.models.student, reads_waterline=False))
 
     def step(batch, _step, _total):
         loss = run.losses.labels(model, batch)

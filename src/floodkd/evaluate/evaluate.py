@@ -203,7 +203,7 @@ def predict_time(region: RegionData, tile_positions: list[int], t: int, size: tu
     variant's mean calibrated P(flood), and ``uncalibrated`` and ``uncertainty`` (sample
     standard deviation) of the distilled ensemble."""
     dataset = CubeTileDataset(region.cube_path, region.tiles, [(p, t) for p in tile_positions],
-                              size, student=bool(ensembles))
+                              size, student=bool(ensembles), waterline=region.waterline)
     stitcher = Stitcher((region.cube.sizes["y"], region.cube.sizes["x"]))
     for batch in chunk_ordered_batches(dataset, settings.batch_size):
         if teacher is not None:

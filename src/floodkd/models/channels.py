@@ -20,6 +20,7 @@ __all__ = [
     "MODALITY_CHANNELS",
     "TERRAIN_CHANNELS",
     "DEFENCE_CHANNELS",
+    "WATERLINE_CHANNELS",
     "NORMALISATION",
     "normalise",
     "teacher_image",
@@ -38,11 +39,16 @@ TERRAIN_CHANNELS: tuple[str, ...] = ("elevation_m", "hand_m", "coast_distance_m"
 # the crest of the registered defence protecting each pixel, and whether one does: static
 # like the terrain, but optional (a region without a register is unprotected everywhere)
 DEFENCE_CHANNELS = ("protection_level_m", "protected")
+# the level at which the region's radar archive sees the pixel flood (floodkd waterline),
+# whether the archive tells it, and whether that level is only a floor (never seen wet):
+# static and optional like the defences (a region without an archive reads the DEM alone)
+WATERLINE_CHANNELS = ("waterline_m", "waterline_known", "waterline_above")
 GAUGE_CHANNELS = ("water_level_m", "water_depth_m")
 GCM_CHANNELS = ("zos_m", "pr_mm_day")
 
 STUDENT_CHANNELS: tuple[str, ...] = (
-    OPTICAL_CHANNELS + TERRAIN_CHANNELS + DEFENCE_CHANNELS + GAUGE_CHANNELS + GCM_CHANNELS
+    OPTICAL_CHANNELS + TERRAIN_CHANNELS + DEFENCE_CHANNELS + WATERLINE_CHANNELS
+    + GAUGE_CHANNELS + GCM_CHANNELS
 )
 
 # Terrain is always present and radar is never a student input, so neither is a modality.
@@ -83,6 +89,9 @@ NORMALISATION: dict[str, tuple[float, float]] = {
     "coast_distance_m": (0.0, 2000.0),
     "protection_level_m": (2.0, 5.0),  # as the elevation: a crest is a height of the land
     "protected": (0.0, 1.0),
+    "waterline_m": (0.0, 2.0),  # as the water level it is read against
+    "waterline_known": (0.0, 1.0),
+    "waterline_above": (0.0, 1.0),
     "water_level_m": (0.0, 2.0),  # tide + surge about mean sea level
     "water_depth_m": (0.0, 2.0),
     "zos_m": (0.0, 0.5),
@@ -147,11 +156,13 @@ def student_image(
     """The student's input (len(STUDENT_CHANNELS), H, W) float32.
 
     ``arrays`` maps cube variable names to (H, W) arrays; terrain channels are required,
-    channels of an absent modality may be missing, ``protection_level_m`` too (unprotected).
-    ``water_depth_m`` is derived as ``water_level_m - elevation_m`` when not given, and
-    ``protected`` as where ``protection_level_m`` is not NaN. ``presence`` maps each modality
-    to whether it is present; absent modalities are zeroed, as are optical channels where
-    ``clear_sky`` is not 1, and NaN everywhere (zero = the channel's typical value).
+    channels of an absent modality may be missing, ``protection_level_m`` and
+    ``waterline_m``/``waterline_above`` too (unprotected, no archive).
+    ``water_depth_m`` is derived as ``water_level_m - elevation_m`` when not given,
+    ``protected`` as where ``protection_level_m`` is not NaN and ``waterline_known`` as where
+    ``waterline_m`` is not. ``presence`` maps each modality to whether it is present; absent
+    modalities are zeroed, as are optical channels where ``clear_sky`` is not 1, and NaN
+    everywhere (zero = the channel's typical value).
     """
     missing_terrain = [name for name in TERRAIN_CHANNELS if name not in arrays]
     if missing_terrain:
@@ -164,6 +175,12 @@ def student_image(
                             np.float32)
     channels["protection_level_m"] = protection
     channels["protected"] = np.isfinite(protection).astype(np.float32)
+    waterline = np.asarray(channels.get("waterline_m", np.full(shape, np.nan)), np.float32)
+    channels["waterline_m"] = waterline
+    channels["waterline_known"] = np.isfinite(waterline).astype(np.float32)
+    above = np.asarray(channels.get("waterline_above", np.zeros(shape)), np.float32)
+    channels["waterline_above"] = ((np.nan_to_num(above) == 1) & np.isfinite(waterline)
+                                   ).astype(np.float32)
     if "water_depth_m" not in channels and "water_level_m" in channels:
         channels["water_depth_m"] = np.asarray(channels["water_level_m"], np.float32) - np.asarray(
             channels["elevation_m"], np.float32

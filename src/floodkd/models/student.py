@@ -7,9 +7,14 @@ training teaches it to work with any subset.
 Its flood probability is non-decreasing in the water level at every pixel by construction,
 so it extrapolates to levels above any it trained on (a 100-year surge in 2050): the
 network never sees the absolute water level. It predicts per pixel an effective flooding
-threshold (the level at which the sea reaches it: its ground, or behind a dike the crest)
-and a spread, and a level-free logit for water from other causes (rain ponding, water the
-optical pixels show); then P(water) = 1 - (1 - sigmoid((level - threshold) / spread)) *
+threshold (the level at which the sea reaches it: its ground, or behind a dike the crest),
+as an offset from an anchor, and a spread. The anchor is the level at which the region's
+radar archive saw the pixel flood (``waterline_m``, ``floodkd.reference.waterline``) where
+the archive tells it, the higher of that and the DEM where the archive never saw the pixel
+wet, and the DEM where there is no archive: a global DEM reads mangrove canopies and
+buildings metres above the ground, the archive sees the tide come in under them. A third
+output is a level-free logit for water from other causes (rain ponding, water the optical
+pixels show); then P(water) = 1 - (1 - sigmoid((level - threshold) / spread)) *
 (1 - sigmoid(other)). Behind a registered defence (the ``protected`` channel) the sea's term
 is also gated by the level's overtopping of the defence's crest, so such land stays out of
 the sea's reach at every level below the crest, a level the record may never have reached.
@@ -43,9 +48,12 @@ LEVEL_INDEX = STUDENT_CHANNELS.index("water_level_m")
 ELEVATION_INDEX = STUDENT_CHANNELS.index("elevation_m")
 CREST_INDEX = STUDENT_CHANNELS.index("protection_level_m")
 PROTECTED_INDEX = STUDENT_CHANNELS.index("protected")
+WATERLINE_INDEX = STUDENT_CHANNELS.index("waterline_m")
+WATERLINE_KNOWN_INDEX = STUDENT_CHANNELS.index("waterline_known")
+WATERLINE_ABOVE_INDEX = STUDENT_CHANNELS.index("waterline_above")
 # channels that carry the absolute water level: the network's trunk never sees them
 LEVEL_CHANNELS = (LEVEL_INDEX, STUDENT_CHANNELS.index("water_depth_m"))
-THRESHOLD_SCALE_M = 2.0  # one unit of the threshold head, in metres above the ground
+THRESHOLD_SCALE_M = 2.0  # one unit of the threshold head, in metres above its anchor
 MIN_SPREAD_M = 0.05  # the level's transition from dry to wet is never sharper than this
 OTHER_WATER_BIAS = -4.0  # water without the sea's help is rare until training says otherwise
 # the sea enters protected land over a width of levels about a crest survey's error (0.1 m)
@@ -64,6 +72,9 @@ class StudentConfig(Settings):
     temporal_heads: int = 4
     dropout: float = 0.1
     modality_dropout: float = 0.3
+    # False: the waterline channels are ignored (the labels-only reference, which must not
+    # learn from the teacher, and the waterline is the teacher's map of the archive)
+    reads_waterline: bool = True
 
 
     @property
@@ -225,7 +236,9 @@ class FloodStudent(nn.Module):
         # the level assumed where no gauge is present (learned: a typical level)
         self.absent_level_m = nn.Parameter(torch.zeros(()))
         trunk_channels = torch.ones(config.in_channels)
-        trunk_channels[[i for i in LEVEL_CHANNELS if i < config.in_channels]] = 0.0
+        hidden = list(LEVEL_CHANNELS) + ([] if config.reads_waterline else [
+            WATERLINE_INDEX, WATERLINE_KNOWN_INDEX, WATERLINE_ABOVE_INDEX])
+        trunk_channels[[i for i in hidden if i < config.in_channels]] = 0.0
         self.register_buffer("trunk_channels", trunk_channels, persistent=False)
         level_offset, level_scale = NORMALISATION["water_level_m"]
         elevation_offset, elevation_scale = NORMALISATION["elevation_m"]
@@ -268,6 +281,13 @@ class FloodStudent(nn.Module):
         elevation_m = image[:, ELEVATION_INDEX] * self.elevation_m[1] + self.elevation_m[0]
         crest_m = torch.where(image[:, PROTECTED_INDEX] > 0.5, image[:, CREST_INDEX]
                               * self.elevation_m[1] + self.elevation_m[0], float("nan"))
+        anchor_m = elevation_m
+        if self.config.reads_waterline:
+            waterline_m = image[:, WATERLINE_INDEX] * self.level_m[1] + self.level_m[0]
+            waterline_m = torch.where(image[:, WATERLINE_ABOVE_INDEX] > 0.5,
+                                      torch.maximum(waterline_m, elevation_m), waterline_m)
+            anchor_m = torch.where(image[:, WATERLINE_KNOWN_INDEX] > 0.5, waterline_m,
+                                   elevation_m)
         # channels-last (NHWC) is the layout oneDNN's CPU convolutions run fastest on: 27%
         # less inference and 15% less training time per tile here, with the same values
         # (to 1e-4 in the logits). Only now: the planes read above are contiguous before it.
@@ -299,7 +319,7 @@ class FloodStudent(nn.Module):
             x = F.dropout2d(x, self.config.dropout, training=dropout_on)
         head = F.interpolate(self.head(x), size=(height, width), mode="bilinear",
                              align_corners=False)
-        threshold_m = elevation_m + THRESHOLD_SCALE_M * head[:, 0]
+        threshold_m = anchor_m + THRESHOLD_SCALE_M * head[:, 0]
         spread_m = F.softplus(head[:, 1]) * 0.5 + MIN_SPREAD_M
         water = flood_logit(level_m, threshold_m, spread_m, head[:, 2] + OTHER_WATER_BIAS,
                             crest_m)

@@ -58,6 +58,10 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--reference-water",
                         help="results/<region>/reference_water.tif (floodkd reference-water): "
                         "its permanent water is class 2 of the extent, not flood")
+    parser.add_argument("--waterline",
+                        help="results/<region>/waterline.tif (floodkd waterline): the student "
+                        "reads the radar archive's flooding levels; the one it was distilled "
+                        "with")
 
 
 def resolve_scenario(config: dict[str, Any], name: str) -> dict[str, Any]:
@@ -194,7 +198,7 @@ def run(args: argparse.Namespace) -> None:
     import torch
     from tqdm import tqdm
 
-    from floodkd.distill.data import open_cube
+    from floodkd.distill.data import open_cube, with_waterline
     from floodkd.distill.inference import StudentEnsemble
     from floodkd.grid import RegionGrid
     from floodkd.region import region_outline
@@ -220,9 +224,10 @@ def run(args: argparse.Namespace) -> None:
     student_dir, cube_path = Path(args.student), Path(args.cube)
     check_outputs(config, args.config, folders=[args.out], cubes=True,
                   inputs=[student_dir, cube_path, *([args.risk] if climate else []),
-                          *([args.reference_water] if args.reference_water else [])])
+                          *([args.reference_water] if args.reference_water else []),
+                          *([args.waterline] if args.waterline else [])])
     model_sha256 = checkpoint_sha256(student_dir)
-    cube = open_cube(cube_path)
+    cube = with_waterline(open_cube(cube_path), args.waterline)
     grid = RegionGrid.from_config(config, args.region)
     cube_grid = RegionGrid.from_dataset(cube)
     if not grid.same_as(cube_grid):
@@ -242,8 +247,8 @@ def run(args: argparse.Namespace) -> None:
             int(settings["mc_samples"]), multiple)
     else:  # windows read straight from Zarr (see window_reader)
         predict_window = student_window_predictor(
-            open_cube(cube_path, dask=False), time_index, ensemble, scenario,
-            int(settings["mc_samples"]), multiple)
+            with_waterline(open_cube(cube_path, dask=False), args.waterline), time_index,
+            ensemble, scenario, int(settings["mc_samples"]), multiple)
     provenance = MapProvenance(
         region=args.region, scenario=args.scenario,
         scenario_datetime=when.replace(tzinfo=UTC),
@@ -251,7 +256,8 @@ def run(args: argparse.Namespace) -> None:
         inputs_window=(pd.Timestamp(cube["time"].values[0]).tz_localize(None).to_pydatetime()
                        .replace(tzinfo=UTC), when.replace(tzinfo=UTC)),
         model_sha256=model_sha256,
-        input_files=[str(cube_path), *map(str, sorted(student_dir.glob(MEMBER_GLOB)))],
+        input_files=[str(cube_path), *([str(args.waterline)] if args.waterline else []),
+                     *map(str, sorted(student_dir.glob(MEMBER_GLOB)))],
         synthetic=bool(region.get("synthetic", False)),
         extra=extra,
     )
