@@ -53,9 +53,8 @@ def run(args: argparse.Namespace) -> None:
     from floodkd.distill.holdout_cli import read_train_before
     from floodkd.models.checkpoint import load_checkpoint
     from floodkd.models.teacher import RadarTeacher
-    from floodkd.predict.teacher import teacher_tiling, teacher_window_predictor
-    from floodkd.predict.tiled import predict_row_bands
-    from floodkd.reference.series import radar_passes
+    from floodkd.predict.teacher import teacher_tiling
+    from floodkd.reference.series import radar_passes, teacher_pass_maps
 
     config = load_config(args.config)
     grid = RegionGrid.from_config(config, args.region)
@@ -78,14 +77,9 @@ def run(args: argparse.Namespace) -> None:
     tile_px, overlap_px = teacher_tiling(meta, teacher, config["predict"]["overlap_px"])
     settings = ReferenceSettings.from_config(config)
     archive = WaterlineArchive(grid.shape)
-    for t in tqdm(passes, unit="pass", desc="waterline"):
-        torch.manual_seed(t)  # the dropout draws of reference-water's map of this pass
-        window = teacher_window_predictor(cube, t, teacher, int(config["predict"]["mc_samples"]),
-                                          device)
-        probability = np.full(grid.shape, np.nan, np.float32)
-        for band in predict_row_bands(grid.shape, window, tile_px, overlap_px):
-            probability[band.row_off:band.row_off + band.maps.probability.shape[0]] = (
-                band.maps.probability)
+    maps = teacher_pass_maps(cube, teacher, tile_px, overlap_px,
+                             int(config["predict"]["mc_samples"]), device, passes)
+    for t, probability in tqdm(maps, total=len(passes), unit="pass", desc="waterline"):
         archive.add(t, probability, settings.water_probability)
     level, above = archive.level(
         lambda ts, rows: cube["water_level_m"].isel(time=ts, y=rows).values,
