@@ -20,6 +20,7 @@ from odc.geo.geobox import GeoBox
 from odc.geo.geom import BoundingBox
 from odc.geo.xr import xr_coords
 from pyproj import Transformer
+from rasterio.crs import CRS as RasterioCRS
 from shapely.geometry.base import BaseGeometry
 
 from floodkd.config import region_config
@@ -144,6 +145,13 @@ class RegionGrid:
     def window_geobox(self, row_off: int, col_off: int, height: int, width: int) -> GeoBox:
         """The sub-grid of a pixel window."""
         return self.geobox[row_off : row_off + height, col_off : col_off + width]
+
+    def holds(self, raster: Any) -> bool:
+        """Whether an open rasterio dataset lies on this grid: same CRS, size and transform."""
+        return (raster.crs is not None
+                and raster.crs == RasterioCRS.from_wkt(self.crs.to_wkt())
+                and (raster.height, raster.width) == self.shape
+                and raster.transform.almost_equals(self.transform, precision=1e-6))
 
     def same_as(self, other: RegionGrid, tol: float = 1e-6) -> bool:
         """Same CRS, shape and transform (to ``tol`` metres)."""

@@ -18,7 +18,6 @@ from typing import Any
 
 import numpy as np
 import rasterio
-from rasterio.crs import CRS
 
 from floodkd.errors import InputError
 from floodkd.grid import RegionGrid
@@ -98,10 +97,7 @@ def read_reference_raster(path: str | Path, grid: RegionGrid) -> np.ndarray:
                 "on_grid.tif")
     try:
         with rasterio.open(path) as src:
-            on_grid = (src.crs is not None and src.crs == CRS.from_wkt(grid.crs.to_wkt())
-                       and (src.height, src.width) == grid.shape
-                       and src.transform.almost_equals(grid.transform, precision=1e-6))
-            if not on_grid:
+            if not grid.holds(src):
                 raise InputError(path, f"the reference water raster is not on the region grid "
                                  f"(it has CRS {src.crs}, {src.height} x {src.width} px, "
                                  f"transform {tuple(src.transform)[:6]})", fix_grid)

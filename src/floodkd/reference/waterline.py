@@ -23,7 +23,6 @@ from pathlib import Path
 
 import numpy as np
 import rasterio
-from rasterio.crs import CRS
 
 from floodkd.errors import InputError
 from floodkd.grid import RegionGrid
@@ -119,10 +118,7 @@ def read_waterline(path: str | Path, grid: RegionGrid) -> tuple[np.ndarray, np.n
     path = Path(path)
     try:
         with rasterio.open(path) as src:
-            on_grid = (src.crs is not None and src.crs == CRS.from_wkt(grid.crs.to_wkt())
-                       and (src.height, src.width) == grid.shape
-                       and src.transform.almost_equals(grid.transform, precision=1e-6))
-            if not on_grid:
+            if not grid.holds(src):
                 raise InputError(path, f"the waterline layer is not on the region grid (it has "
                                  f"{src.height} x {src.width} px, the grid {grid.shape[0]} x "
                                  f"{grid.shape[1]})", "rerun `floodkd waterline` for this "
