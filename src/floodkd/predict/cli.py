@@ -237,6 +237,11 @@ def run(args: argparse.Namespace) -> None:
     when = pd.Timestamp(cube["time"].values[time_index]).tz_localize(None).to_pydatetime()
     device = args.device or ("cuda" if torch.cuda.is_available() else "cpu")
     ensemble = StudentEnsemble.load(student_dir, device=device)
+    if args.waterline is None and ensemble.members[0].config.reads_waterline:
+        log.warning("%s: no --waterline, so the student anchors every pixel on the DEM, as "
+                    "for a region without a radar archive; pass --waterline "
+                    "results/%s/waterline.tif (floodkd waterline) to map as it was distilled",
+                    student_dir, args.region)
     multiple = 2 ** ensemble.members[0].config.depth
     # offsets are numbers; a climate scenario also names its experiment
     bands, extra = {}, {f"scenario_{k}": f"{v:g}" if isinstance(v, int | float) else str(v)
