@@ -49,9 +49,8 @@ def run_seed(config: dict, seed: int, folder: Path, threads: int) -> dict[str, d
     stages = [["train-teacher", "--out", str(teacher), "--holdout",
                *(str(results / t / "holdout.json") for t in targets)]]
     for region in config["regions"]:
-        holdout = ["--holdout", str(results / region / "holdout.json")] if region in targets else []
         stages.append(["waterline", "--region", region, "--teacher", str(teacher), "--cube",
-                       str(results / region / "cube.zarr"), *holdout, "--out",
+                       str(results / region / "cube.zarr"), "--out",
                        str(results / region / "waterline.tif")])
     for region in targets:
         base = results / region

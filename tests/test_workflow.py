@@ -119,6 +119,9 @@ REFERENCE_WATER = "Mapping the reference (permanent) water of demo-target"
 HOLDOUT = "Fixing the held-out period of demo-target"
 TEACHER = "Training the radar teacher on demo-source"
 TEACHER_PASSES = "Mapping the teacher on the radar passes demo-target is evaluated on"
+# every region's waterline is the teacher's map of its archive
+WATERLINES = [f"Reading the waterline of {region} from its radar archive"
+              for region in ("demo-source", "demo-target")]
 # The consumers of the models: evaluation, every scenario's map of the one target, what reads
 # the maps (the exposure, the plan, the QGIS project) and its report.
 MODEL_CONSUMERS = [
@@ -136,7 +139,7 @@ MODEL_CONSUMERS = [
 def test_a_training_setting_reruns_the_models_and_their_consumers(coast):
     jobs = planned_jobs(coast, "--config", "training={teacher_epochs: 2}")
     assert jobs == sorted([
-        TEACHER, REFERENCE_WATER, TEACHER_PASSES,
+        TEACHER, REFERENCE_WATER, TEACHER_PASSES, *WATERLINES,
         "Distilling the teacher into the student ensemble for demo-target", *MODEL_CONSUMERS])
 
 
@@ -212,8 +215,8 @@ def test_changed_tide_file_reruns_only_what_depends_on_it(coast):
     assert planned_jobs(coast) == sorted([
         "Ingesting tide of demo-target", "Aligning demo-target onto its region grid",
         "Fitting tide-gauge extremes of demo-target", HOLDOUT, TEACHER, REFERENCE_WATER,
-        TEACHER_PASSES, "Distilling the teacher into the student ensemble for demo-target",
-        *MODEL_CONSUMERS])
+        TEACHER_PASSES, *WATERLINES,
+        "Distilling the teacher into the student ensemble for demo-target", *MODEL_CONSUMERS])
     result = snakemake(coast)
     assert result.returncode == 0, result.stderr[-3000:]
     ran = re.findall(r"^Job \d+: (.+)$", result.stdout + result.stderr, re.MULTILINE)

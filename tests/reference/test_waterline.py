@@ -4,8 +4,6 @@ and the student's threshold anchored on it."""
 
 from __future__ import annotations
 
-import json
-
 import numpy as np
 import pytest
 import rasterio
@@ -14,7 +12,9 @@ from odc.geo.geobox import GeoBox
 from rio_cogeo.cogeo import cog_validate
 
 from floodkd.cli import main
+from floodkd.config import load_config
 from floodkd.distill.data import open_region
+from floodkd.distill.holdout_cli import holdout_document
 from floodkd.errors import InputError
 from floodkd.grid import RegionGrid
 from floodkd.models.channels import student_image
@@ -97,19 +97,20 @@ def toy(tmp_path_factory) -> cube_helpers.SyntheticRegion:
     return cube_helpers.write_region(tmp_path_factory.mktemp("results"), "tgt", seed=1)
 
 
-def _run_stage(toy, tmp_path, monkeypatch, *extra: str):
+def _run_stage(toy, tmp_path, monkeypatch, role: str):
     monkeypatch.setattr("floodkd.models.checkpoint.load_checkpoint",
                         lambda cls, path: (DarkIsWater(), {"tile_size_px": [16]}))
     teacher = write_teacher(tmp_path / "teacher" / "teacher.safetensors")
     out = tmp_path / "waterline.tif"
-    assert main(["waterline", "--config", str(_config(tmp_path, toy.results_dir)), "--region",
-                 "tgt", "--teacher", str(teacher.parent), "--cube", str(toy.cube_path), *extra,
-                 "--out", str(out), "--threads", "1"]) == 0
-    return out
+    config = _config(tmp_path, toy.results_dir, role=role)
+    assert main(["waterline", "--config", str(config), "--region", "tgt", "--teacher",
+                 str(teacher.parent), "--cube", str(toy.cube_path), "--out", str(out),
+                 "--threads", "1"]) == 0
+    return out, config
 
 
 def test_the_stage_reads_the_level_at_which_each_pixel_floods(toy, tmp_path, monkeypatch):
-    out = _run_stage(toy, tmp_path, monkeypatch)
+    out, _ = _run_stage(toy, tmp_path, monkeypatch, "source")  # every pass: no held-out period
     assert cog_validate(str(out))[0]
     with rasterio.open(out) as src:
         assert src.descriptions == ("waterline_m", "waterline_above")
@@ -134,13 +135,14 @@ def test_the_stage_reads_the_level_at_which_each_pixel_floods(toy, tmp_path, mon
 
 
 def test_the_stage_reads_only_passes_before_the_held_out_period(toy, tmp_path, monkeypatch):
-    holdout = tmp_path / "holdout.json"
-    holdout.write_text(json.dumps({"region": "tgt", "train_before": str(
-        np.datetime64(cube_helpers.TIMES[3], "s"))}))
-    out = _run_stage(toy, tmp_path, monkeypatch, "--holdout", str(holdout))
+    out, config = _run_stage(toy, tmp_path, monkeypatch, "target")
+    # the period distillation holds out, from the config (as `floodkd holdout` writes it)
+    before = holdout_document(load_config(config), "tgt")["train_before"]
+    earlier = cube_helpers.RADAR & (cube_helpers.TIMES < np.datetime64(before))
+    assert earlier.sum() < cube_helpers.RADAR.sum()  # the toy holds out its passes and window
     with rasterio.open(out) as src:
-        assert src.tags()["RADAR_PASSES"] == "2"  # days 0 and 1, not 3, 5 and 6
-        assert "before the held-out period" in src.tags()["SOURCE"]
+        assert src.tags()["RADAR_PASSES"] == str(earlier.sum())
+        assert f"before the held-out period ({before})" in src.tags()["SOURCE"]
     # beside the cube it reaches the student's channels through open_region
     (toy.results_dir / "tgt" / "waterline.tif").write_bytes(out.read_bytes())
     try:

@@ -119,17 +119,12 @@ def reference_water_settings(wildcards):
 
 
 def waterline_settings(wildcards):
-    """What the waterline reads the teacher's maps with, and its rule's keys."""
+    """What the waterline reads the teacher's maps with, its rule's keys and the held-out
+    period it stops before."""
     return settings_hash([config["reference_water"]["water_probability"],
                           config["reference_water"]["min_valid_passes"],
-                          config["predict"]["mc_samples"], config["predict"]["overlap_px"]])
-
-
-def region_holdout(wildcards):
-    """A target region's held-out period (through the checkpoint); none for a source."""
-    if wildcards.region in TARGETS:
-        return [_checkpoint_output(checkpoints.holdout, "period", region=wildcards.region)]
-    return []
+                          config["predict"]["mc_samples"], config["predict"]["overlap_px"],
+                          holdout_settings(wildcards)])
 
 
 def map_waterline(wildcards):

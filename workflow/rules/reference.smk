@@ -30,12 +30,18 @@ rule reference_water:
 
 # Stage 4c: the level at which each region's radar archive sees each pixel flood, a static
 # layer for the student: from the teacher's map of every pass before a target's held-out
-# period (all passes of a source region, which has none).
+# period (all passes of a source region, which has none). Like teacher_passes it takes the
+# period from the config, not holdout.json: naming that checkpoint would rerun it, and all
+# after it, after an identical rewrite of the cube.
 rule waterline:
     input:
         cube=cube_manifest,
         teacher=rules.train_teacher.output.weights,
-        holdout=region_holdout,
+        # unread, as for train_teacher: naming each target's align checkpoint makes Snakemake
+        # re-evaluate this job after an identical rewrite of a target's cube (it would keep
+        # the teacher's stale "updated input" reason, and rerun distill after it)
+        target_cubes=lambda wildcards: [ancient(aligned(target, "manifest"))
+                                        for target in TARGETS],
     output:
         layer=f"{RESULTS}/{{region}}/waterline.tif",
     params:
@@ -43,9 +49,6 @@ rule waterline:
         settings=waterline_settings,
         teacher=lambda wildcards, input: os.path.dirname(input.teacher),
         cube=f"{RESULTS}/{{region}}/cube.zarr",
-        # a target's period: ["--holdout", path]; a source's: nothing
-        holdout=lambda wildcards, input: [arg for path in input.holdout
-                                          for arg in ("--holdout", path)],
     threads: 2
     resources:
         mem_mb=4000,
@@ -58,5 +61,5 @@ rule waterline:
         "Reading the waterline of {wildcards.region} from its radar archive"
     shell:
         "floodkd waterline --config {params.config:q} --region {wildcards.region:q} "
-        "--teacher {params.teacher:q} --cube {params.cube:q} {params.holdout:q} "
+        "--teacher {params.teacher:q} --cube {params.cube:q} "
         "--out {output.layer:q} --threads {threads} --log {log:q}"

@@ -1,9 +1,10 @@
 """``floodkd waterline --config C --region R --teacher T --cube results/R/cube.zarr
-[--holdout results/R/holdout.json] --out results/R/waterline.tif``: the level at which the
-region's radar archive sees each pixel flood (``floodkd.reference.waterline``).
+--out results/R/waterline.tif``: the level at which the region's radar archive sees each
+pixel flood (``floodkd.reference.waterline``).
 
-The archive is the teacher's map of every radar pass of the cube before the held-out start
-(with ``--holdout``; a source region has none and gives all its passes), each mapped as
+The archive is the teacher's map of every radar pass of the cube before a target region's
+held-out period (``floodkd holdout``'s ``train_before``, from the config as distillation
+takes it; a source region has none and gives all its passes), each mapped as
 ``floodkd reference-water`` maps it; a pass is water where P(water) >=
 ``reference_water.water_probability``. Written as a float32 COG of metres (nodata where
 unknown), read by the student as a static layer.
@@ -17,7 +18,7 @@ from pathlib import Path
 
 import numpy as np
 
-from floodkd.config import load_config
+from floodkd.config import load_config, region_config
 from floodkd.errors import InputError
 from floodkd.grid import RegionGrid
 from floodkd.outputs import check_outputs
@@ -38,8 +39,6 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--teacher", required=True,
                         help="teacher folder (holding teacher.safetensors) or the file itself")
     parser.add_argument("--cube", required=True, help="the region's cube.zarr")
-    parser.add_argument("--holdout", help="results/<region>/holdout.json of a target region: "
-                        "only passes before its held-out period count")
     parser.add_argument("--out", required=True, help="results/<region>/waterline.tif")
     parser.add_argument("--device", default=None, help="torch device (default: cuda if present)")
 
@@ -50,7 +49,7 @@ def run(args: argparse.Namespace) -> None:
 
     from floodkd.distill.cli import teacher_weights
     from floodkd.distill.data import open_cube
-    from floodkd.distill.holdout_cli import read_train_before
+    from floodkd.distill.holdout_cli import holdout_document
     from floodkd.models.checkpoint import load_checkpoint
     from floodkd.models.teacher import RadarTeacher
     from floodkd.predict.teacher import teacher_tiling
@@ -58,19 +57,18 @@ def run(args: argparse.Namespace) -> None:
 
     config = load_config(args.config)
     grid = RegionGrid.from_config(config, args.region)
-    holdout = [args.holdout] if args.holdout else []
     check_outputs(config, args.config, replaced=[args.out], cubes=True,
-                  inputs=[args.cube, args.teacher, *holdout])
+                  inputs=[args.cube, args.teacher])
     cube = open_cube(args.cube, required=("vv_db", "vh_db", "radar_present", "water_level_m"))
     if not grid.same_as(RegionGrid.from_dataset(cube)):
         raise InputError(args.cube, "the cube is not on the region grid of the config",
                          "rerun `floodkd align` for this region with this config")
     times = cube["time"].values
     passes = radar_passes(cube)
-    if args.holdout:
-        before = read_train_before([args.holdout])
-        if before is not None:
-            passes = [t for t in passes if times[t] < np.datetime64(before, "ns")]
+    target = region_config(config, args.region)["role"] == "target"
+    before = holdout_document(config, args.region)["train_before"] if target else None
+    if before is not None:
+        passes = [t for t in passes if times[t] < np.datetime64(before, "ns")]
     teacher, meta = load_checkpoint(RadarTeacher, teacher_weights(args.teacher))
     device = args.device or ("cuda" if torch.cuda.is_available() else "cpu")
     teacher.to(device)
@@ -90,7 +88,7 @@ def run(args: argparse.Namespace) -> None:
                     "the DEM alone", args.region, settings.min_valid_passes, len(passes))
     tags = {"REGION": args.region, "RADAR_PASSES": str(len(passes)),
             "SOURCE": "the teacher's map of each radar pass "
-            + ("before the held-out period" if args.holdout else "of the cube"),
+            + (f"before the held-out period ({before})" if before else "of the cube"),
             "RULE": f"the gauge level that best splits the passes with P(water) >= "
             f"{settings.water_probability:g} from the others; never wet: highest level + "
             f"{BEYOND_M:g} m, always wet: lowest - {BEYOND_M:g} m; unknown under "
