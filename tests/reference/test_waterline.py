@@ -143,7 +143,10 @@ def test_the_stage_reads_only_passes_before_the_held_out_period(toy, tmp_path, m
     with rasterio.open(out) as src:
         assert src.tags()["RADAR_PASSES"] == str(earlier.sum())
         assert f"before the held-out period ({before})" in src.tags()["SOURCE"]
-    # beside the cube it reaches the student's channels through open_region
+    # a layer with levels (every pass), beside the cube, reaches the student's channels
+    # through open_region
+    out, _ = _run_stage(toy, tmp_path, monkeypatch, "source")
+    assert np.isfinite(read_waterline(out, _grid())[0]).any()
     (toy.results_dir / "tgt" / "waterline.tif").write_bytes(out.read_bytes())
     try:
         cube = open_region(toy.results_dir, "tgt", ["elevation_m"]).cube
